@@ -1,0 +1,48 @@
+# reinforce: `make run` serves on SQLite, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format typecheck openapi migrate check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/reinforce migrate
+
+run: migrate
+	$(BIN)/reinforce serve --host 127.0.0.1 --port 8000
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+openapi: install
+	$(BIN)/reinforce openapi --output openapi/openapi.json
+
+# Models and migrations agree, checked on a throw-away SQLite database.
+check: install
+	rm -f var/check.db*
+	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/reinforce migrate
+	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/alembic check
+	rm -f var/check.db*
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""The ``reinforce`` command line."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.auth import service as auth_service
+from app.auth.scopes import Scope
+from app.config import get_settings
+from app.database import Database
+from app.logging import configure_logging, logging_config
+from app.main import create_app
+from app.migrations import upgrade
+
+cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
+keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+cli.add_typer(keys, name="keys")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logging_config(settings),
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema (default: to the latest revision)."""
+    settings = get_settings()
+    configure_logging(settings)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI document that integrators generate clients from."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(create_app().openapi(), indent=2) + "\n")
+    typer.echo(f"wrote {output}")
+
+
+def _parse_scopes(value: str) -> list[Scope]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    known = {s.value for s in Scope}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise typer.BadParameter(
+            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(sorted(known))}"
+        )
+    return [Scope(n) for n in names]
+
+
+@keys.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated scopes, e.g. events:write,customers:read")
+    ],
+) -> None:
+    """Create an API key and print its secret (shown only once)."""
+    parsed = _parse_scopes(scopes)
+
+    async def _create() -> str:
+        database = Database.from_settings(get_settings())
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                _, secret = await auth_service.create_key(session, name=name, scopes=parsed)
+        finally:
+            await database.dispose()
+        return secret
+
+    typer.echo(asyncio.run(_create()))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,90 @@
+"""Settings, read from the environment with the ``REINFORCE_`` prefix."""
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Known only so that production can refuse it: a token signed with a published secret
+# is a token anyone can forge.
+DEVELOPMENT_TOKEN_SECRET = "reinforce-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REINFORCE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.development
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/reinforce.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None, description="When set, ensured at start-up as an admin API key."
+    )
+    token_secret: SecretStr = SecretStr(DEVELOPMENT_TOKEN_SECRET)
+    log_level: str = "INFO"
+    log_json: bool = True
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # A comma-separated list is what people type into an environment variable.
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _bootstrap_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if not secret.startswith("rk_") or len(secret) < 24:
+            raise ValueError("must start with 'rk_' and be at least 24 characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.environment is not Environment.production:
+            return self
+        problems = []
+        secret = self.token_secret.get_secret_value()
+        if not secret or secret == DEVELOPMENT_TOKEN_SECRET:
+            problems.append("REINFORCE_TOKEN_SECRET must be set to a private value")
+        elif len(secret) < 32:
+            problems.append("REINFORCE_TOKEN_SECRET must be at least 32 characters")
+        if "*" in self.cors_origins:
+            problems.append("REINFORCE_CORS_ORIGINS must list origins, not '*'")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,240 @@
+"""RFC 9457 problem details: one error base class and the handlers that render it."""
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:reinforce:problem:"
+
+
+def problem_type(slug: str) -> str:
+    return PROBLEM_TYPE_PREFIX + slug
+
+
+class ErrorItem(BaseModel):
+    pointer: str = Field(
+        description="JSON pointer to the offending value within `location` "
+        "(e.g. `/data/amount` in the body, `/limit` in the query)."
+    )
+    location: str = Field(description="Where the value was: body, query, path or header.")
+    detail: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="Stable identifier of the kind of error; match on this.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="The request path.")
+    request_id: str | None = Field(default=None, description="Quote this when reporting.")
+
+
+class ValidationProblem(Problem):
+    errors: list[ErrorItem]
+
+
+class ProblemError(Exception):
+    """Base of every error the API answers on purpose.
+
+    Subclasses fix ``status`` and ``slug``; instances carry the detail and any extra
+    members (RFC 9457 extension members) the client needs to act on the error.
+    """
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class BadRequest(ProblemError):
+    status, slug = 400, "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str = "A valid bearer token is required.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ProblemError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ProblemError):
+    status, slug = 409, "conflict"
+
+
+class Unprocessable(ProblemError):
+    status, slug = 422, "unprocessable"
+
+
+def _render(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str | None = None,
+    detail: str | None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": correlation_id.get(),
+    }
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _pointer(parts: Sequence[int | str]) -> str:
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + "/".join(escaped) if parts else ""
+
+
+def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Turn pydantic error dicts into ``{pointer, location, detail}`` items."""
+    items = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        in_request = loc and loc[0] in {"body", "query", "path", "header", "cookie"}
+        location = str(loc.pop(0)) if in_request else "body"
+        items.append(
+            {"pointer": _pointer(loc), "location": location, "detail": error.get("msg", "")}
+        )
+    return items
+
+
+async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return _render(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = validation_items(exc.errors())
+    first = items[0] if items else None
+    detail = (
+        f"{first['location']} {first['pointer'] or '(root)'}: {first['detail']}"
+        if first
+        else "The request is not valid."
+    )
+    return _render(
+        request,
+        status=422,
+        slug="validation-error",
+        title="Request validation failed",
+        detail=detail,
+        extra={"errors": items},
+    )
+
+
+_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route matches {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    return _render(
+        request,
+        status=exc.status_code,
+        slug=_HTTP_SLUGS.get(exc.status_code, "http-error"),
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    request_id = correlation_id.get()
+    return _render(
+        request,
+        status=500,
+        slug="internal-error",
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled_error)
+
+
+_DESCRIPTIONS = {
+    400: "The request cannot be processed as sent.",
+    401: "No bearer token, or one that is invalid, expired or revoked.",
+    403: "The token lacks the scope this operation requires.",
+    404: "The resource does not exist.",
+    409: "The request conflicts with the current state.",
+    413: "The request body is larger than allowed.",
+    422: "The request is well-formed but not valid.",
+    429: "Too many requests; retry after the time in `Retry-After`.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the problems a route can answer."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        name = "ValidationProblem" if status == 422 else "Problem"
+        responses[status] = {
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+    return responses
+
+
+def problem_schemas() -> dict[str, Any]:
+    """Component schemas that ``problem_responses`` refers to, for the OpenAPI document."""
+    schema = ValidationProblem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = schema.pop("$defs", {})
+    components["ValidationProblem"] = schema
+    components["Problem"] = Problem.model_json_schema()
+    return components

@@ -1,0 +1,111 @@
+"""The ASGI application: ``app.main:app``."""
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from app import __version__
+from app.auth import service as auth_service
+from app.auth.router import router as api_keys_router
+from app.auth.scopes import Scope
+from app.config import Settings, get_settings
+from app.database import Database
+from app.errors import install_problem_handlers, problem_schemas
+from app.health.router import router as health_router
+from app.migrations import head_revision
+
+DESCRIPTION = """
+Positive reinforcement for e-commerce: shops post customer behaviour events, a rules
+engine decides what each one earns, and an append-only points ledger records it.
+
+Authenticate with `Authorization: Bearer <token>`: an API key (`rk_...`) carrying scopes,
+or a short-lived shopper token. Every error is an RFC 9457 `application/problem+json`
+document whose `type` is stable.
+"""
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _valid_request_id(value: str) -> bool:
+    # Gateways send ids of their own shapes; anything else (log injection, huge values)
+    # is replaced by a fresh id.
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+async def _ensure_bootstrap_key(settings: Settings, database: Database) -> None:
+    if settings.bootstrap_api_key is None:
+        return
+    async with database.sessionmaker() as session, session.begin():
+        await auth_service.ensure_key(
+            session,
+            secret=settings.bootstrap_api_key.get_secret_value(),
+            name="bootstrap",
+            scopes=[Scope.admin],
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    database = Database.from_settings(settings)
+    app.state.database = database
+    app.state.migration_head = head_revision()
+    try:
+        await _ensure_bootstrap_key(settings, database)
+        yield
+    finally:
+        await database.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="reinforce",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+
+    app.include_router(health_router)
+    app.include_router(api_keys_router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        CorrelationIdMiddleware, header_name="X-Request-ID", validator=_valid_request_id
+    )
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()
