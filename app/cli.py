@@ -12,6 +12,7 @@ from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
+from app.ledger.jobs import expire_due
 from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
@@ -60,6 +61,22 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(create_app().openapi(), indent=2) + "\n")
     typer.echo(f"wrote {output}")
+
+
+@cli.command()
+def expire() -> None:
+    """Expire points past their validity. Safe to run repeatedly or concurrently."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def _expire() -> int:
+        database = Database.from_settings(settings)
+        try:
+            return await expire_due(database)
+        finally:
+            await database.dispose()
+
+    typer.echo(f"expired {asyncio.run(_expire())} points")
 
 
 def _parse_scopes(value: str) -> list[Scope]:

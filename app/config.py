@@ -34,6 +34,23 @@ class Settings(BaseSettings):
         default=None, description="When set, ensured at start-up as an admin API key."
     )
     token_secret: SecretStr = SecretStr(DEVELOPMENT_TOKEN_SECRET)
+    points_pending_days: int = Field(
+        default=0,
+        ge=0,
+        le=365,
+        description="Days points earned by a purchase stay pending (the return window).",
+    )
+    points_validity_days: int = Field(
+        default=365, ge=0, description="Days earned points stay valid; 0 means they never expire."
+    )
+    refund_allow_negative_balance: bool = Field(
+        default=False,
+        description="When a refund claws back points already spent: go negative (true) "
+        "or take what is left and record the shortfall (false).",
+    )
+    expiry_interval_seconds: int = Field(
+        default=0, ge=0, description="Run point expiry in-process this often; 0 turns it off."
+    )
     log_level: str = "INFO"
     log_json: bool = True
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -97,6 +97,38 @@ class Unprocessable(ProblemError):
     status, slug = 422, "unprocessable"
 
 
+def problem_document(
+    *,
+    status: int,
+    slug: str,
+    detail: str | None,
+    instance: str | None,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": correlation_id.get(),
+    }
+    body.update(extra or {})
+    return body
+
+
+def document_for(exc: ProblemError, instance: str | None) -> dict[str, Any]:
+    return problem_document(
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=instance,
+        extra=exc.extra,
+    )
+
+
 def _render(
     request: Request,
     *,
@@ -107,15 +139,14 @@ def _render(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": problem_type(slug),
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "request_id": correlation_id.get(),
-    }
-    body.update(extra or {})
+    body = problem_document(
+        status=status,
+        slug=slug,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        extra=extra,
+    )
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -124,47 +155,72 @@ def _pointer(parts: Sequence[int | str]) -> str:
     return "/" + "/".join(escaped) if parts else ""
 
 
-def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
+def _written_path(loc: list[int | str], body: Any) -> list[int | str]:
+    """Drop the segments pydantic adds for tagged unions (``purchase`` in
+    ``/purchase/data/amount``): keys the client never wrote, found by walking the body."""
+    path: list[int | str] = []
+    node = body
+    for index, segment in enumerate(loc):
+        is_last = index == len(loc) - 1
+        if isinstance(node, dict):
+            if segment in node:
+                node = node[segment]
+            elif not is_last:
+                continue
+        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
+            node = node[segment]
+        else:
+            node = None
+        path.append(segment)
+    return path
+
+
+def validation_items(errors: Sequence[Any], body: Any = None) -> list[dict[str, str]]:
     """Turn pydantic error dicts into ``{pointer, location, detail}`` items."""
     items = []
     for error in errors:
         loc = list(error.get("loc", ()))
         in_request = loc and loc[0] in {"body", "query", "path", "header", "cookie"}
         location = str(loc.pop(0)) if in_request else "body"
+        if error.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
+            # pydantic reports a bad tag at the union itself; the client's mistake is the
+            # tag field (e.g. /type), so point there.
+            loc.append(str(error.get("ctx", {}).get("discriminator", "")).strip("'"))
+        if location == "body":
+            loc = _written_path(loc, body)
         items.append(
             {"pointer": _pointer(loc), "location": location, "detail": error.get("msg", "")}
         )
     return items
 
 
+def validation_detail(items: Sequence[dict[str, str]]) -> str:
+    if not items:
+        return "The request is not valid."
+    first = items[0]
+    more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+    return f"{first['location']} {first['pointer'] or '(root)'}: {first['detail']}{more}"
+
+
 async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return _render(
-        request,
-        status=exc.status,
-        slug=exc.slug,
-        title=exc.title,
-        detail=exc.detail,
-        extra=exc.extra,
+    return JSONResponse(
+        document_for(exc, request.url.path),
+        status_code=exc.status,
         headers=exc.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
     )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    items = validation_items(exc.errors())
-    first = items[0] if items else None
-    detail = (
-        f"{first['location']} {first['pointer'] or '(root)'}: {first['detail']}"
-        if first
-        else "The request is not valid."
-    )
+    items = validation_items(exc.errors(), exc.body)
     return _render(
         request,
         status=422,
         slug="validation-error",
         title="Request validation failed",
-        detail=detail,
+        detail=validation_detail(items),
         extra={"errors": items},
     )
 

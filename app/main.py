@@ -1,5 +1,6 @@
 """The ASGI application: ``app.main:app``."""
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,9 +17,13 @@ from app.auth import service as auth_service
 from app.auth.router import router as api_keys_router
 from app.auth.scopes import Scope
 from app.config import Settings, get_settings
+from app.customers.router import router as customers_router
 from app.database import Database
 from app.errors import install_problem_handlers, problem_schemas
+from app.events.router import router as events_router
 from app.health.router import router as health_router
+from app.ledger import jobs as ledger_jobs
+from app.ledger.router import router as ledger_router
 from app.migrations import head_revision
 
 DESCRIPTION = """
@@ -58,10 +63,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = Database.from_settings(settings)
     app.state.database = database
     app.state.migration_head = head_revision()
+    background: list[asyncio.Task[None]] = []
     try:
         await _ensure_bootstrap_key(settings, database)
+        if settings.expiry_interval_seconds:
+            background.append(
+                asyncio.create_task(
+                    ledger_jobs.run_periodically(database, settings.expiry_interval_seconds)
+                )
+            )
         yield
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await database.dispose()
 
 
@@ -78,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(api_keys_router)
+    app.include_router(events_router)
+    app.include_router(customers_router)
+    app.include_router(ledger_router)
 
     if settings.cors_origins:
         app.add_middleware(

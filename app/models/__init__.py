@@ -2,5 +2,21 @@
 
 from app.models.api_key import ApiKey
 from app.models.base import Base
+from app.models.customer import Customer, CustomerBadge, CustomerPerk
+from app.models.event import Event, Order, Referral
+from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
 
-__all__ = ["ApiKey", "Base"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Customer",
+    "CustomerBadge",
+    "CustomerPerk",
+    "EntryKind",
+    "Event",
+    "IdempotencyKey",
+    "LedgerEntry",
+    "Order",
+    "PointLot",
+    "Referral",
+]

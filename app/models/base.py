@@ -52,6 +52,7 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
+        dict[str, Any] | None: JSONType,
         list[str]: JSONType,
     }
 

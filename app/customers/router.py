@@ -1,0 +1,52 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from app.auth.dependencies import RequireScope
+from app.auth.scopes import Scope
+from app.customers import service
+from app.customers.schemas import Aggregates, BadgeOut, CustomerOut, PerkOut
+from app.database import ReadSession
+from app.errors import problem_responses
+from app.ledger import service as ledger
+from app.ledger.schemas import BalanceOut
+from app.models.base import utcnow
+from app.schemas import ExternalId
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(RequireScope(Scope.customers_read))],
+)
+async def get_customer(customer_id: CustomerId, session: ReadSession) -> CustomerOut:
+    """A customer's points, tier, badges, perks and purchase aggregates."""
+    customer = await service.get(session, customer_id)
+    now = utcnow()
+    balance = await ledger.balance(session, customer, now)
+    return CustomerOut(
+        id=customer.id,
+        first_seen_at=customer.first_seen_at,
+        tier=customer.tier,
+        badges=[
+            BadgeOut(badge=b.badge, awarded_at=b.awarded_at)
+            for b in await service.badges(session, customer.id)
+        ],
+        perks=[
+            PerkOut(perk=p.perk, granted_at=p.granted_at, expires_at=p.expires_at)
+            for p in await service.active_perks(session, customer.id, now)
+        ],
+        points=BalanceOut(**balance.__dict__),
+        aggregates=Aggregates(
+            purchase_count=customer.purchase_count,
+            lifetime_spend=customer.lifetime_spend,
+            first_purchase_at=customer.first_purchase_at,
+            last_purchase_at=customer.last_purchase_at,
+            referral_count=customer.referral_count,
+        ),
+    )

@@ -1,0 +1,162 @@
+"""Customers: created on first sight, locked while their points or aggregates change."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import insert_for
+from app.errors import NotFound
+from app.models import Customer, CustomerBadge, CustomerPerk
+from app.models.base import utcnow
+
+
+async def lock_or_create(session: AsyncSession, customer_id: str, seen_at: datetime) -> Customer:
+    """The customer's row, created if new, locked until the transaction ends.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` both creates and locks: on
+    PostgreSQL the no-op update takes the row lock that serialises every change to one
+    customer's points across workers; SQLite's write transaction already serialises.
+    """
+    insert = insert_for(session)
+    statement = insert(Customer).values(
+        id=customer_id,
+        created_at=utcnow(),
+        first_seen_at=seen_at,
+        purchase_count=0,
+        lifetime_spend=Decimal(0),
+        referral_count=0,
+        points_earned=0,
+        points_redeemed=0,
+        points_expired=0,
+        points_reversed=0,
+        points_adjusted=0,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"], set_={"id": statement.excluded.id}
+    ).returning(Customer)
+    customer: Customer = (
+        await session.scalars(statement, execution_options={"populate_existing": True})
+    ).one()
+    # Events may arrive out of order; the customer is as old as their earliest event.
+    if seen_at < customer.first_seen_at:
+        customer.first_seen_at = seen_at
+    return customer
+
+
+async def lock(session: AsyncSession, customer_id: str) -> Customer:
+    customer = await session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if customer is None:
+        raise NotFound(f"Customer {customer_id!r} does not exist.")
+    return customer
+
+
+async def get(session: AsyncSession, customer_id: str) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id!r} does not exist.")
+    return customer
+
+
+async def badges(session: AsyncSession, customer_id: str) -> list[CustomerBadge]:
+    result = await session.scalars(
+        select(CustomerBadge)
+        .where(CustomerBadge.customer_id == customer_id)
+        .order_by(CustomerBadge.awarded_at, CustomerBadge.id)
+    )
+    return list(result)
+
+
+async def active_perks(
+    session: AsyncSession, customer_id: str, now: datetime
+) -> list[CustomerPerk]:
+    result = await session.scalars(
+        select(CustomerPerk)
+        .where(CustomerPerk.customer_id == customer_id)
+        .where((CustomerPerk.expires_at.is_(None)) | (CustomerPerk.expires_at > now))
+        .order_by(CustomerPerk.granted_at, CustomerPerk.id)
+    )
+    return list(result)
+
+
+async def award_badge(
+    session: AsyncSession,
+    customer: Customer,
+    badge: str,
+    *,
+    event_id: str | None,
+    rule_id: str | None,
+) -> bool:
+    """Award a badge once; answers whether it is new."""
+    insert = insert_for(session)
+    result = await session.execute(
+        insert(CustomerBadge)
+        .values(
+            customer_id=customer.id,
+            badge=badge,
+            awarded_at=utcnow(),
+            event_id=event_id,
+            rule_id=rule_id,
+        )
+        .on_conflict_do_nothing(index_elements=["customer_id", "badge"])
+        .returning(CustomerBadge.id)
+    )
+    return result.first() is not None
+
+
+async def grant_perk(
+    session: AsyncSession,
+    customer: Customer,
+    perk: str,
+    *,
+    expires_at: datetime | None,
+    event_id: str | None,
+    rule_id: str | None,
+) -> None:
+    """Grant a perk, or extend it: a later expiry (or none) wins over an earlier one.
+
+    Reading before writing is safe here: callers hold the customer's lock.
+    """
+    existing = await session.scalar(
+        select(CustomerPerk).where(
+            CustomerPerk.customer_id == customer.id, CustomerPerk.perk == perk
+        )
+    )
+    now = utcnow()
+    if existing is None:
+        session.add(
+            CustomerPerk(
+                customer_id=customer.id,
+                perk=perk,
+                granted_at=now,
+                expires_at=expires_at,
+                event_id=event_id,
+                rule_id=rule_id,
+            )
+        )
+        return
+    lapsed = existing.expires_at is not None and existing.expires_at <= now
+    if lapsed:
+        existing.granted_at = now
+    if (
+        lapsed
+        or expires_at is None
+        or (existing.expires_at is not None and expires_at > existing.expires_at)
+    ):
+        existing.expires_at = expires_at
+    existing.event_id, existing.rule_id = event_id, rule_id
+
+
+def set_tier(customer: Customer, tier: str) -> bool:
+    """Move the customer to ``tier``; answers whether it changed."""
+    if customer.tier == tier:
+        return False
+    customer.tier = tier
+    customer.tier_changed_at = utcnow()
+    return True

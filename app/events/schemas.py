@@ -1,0 +1,309 @@
+"""The event envelope and the typed ``data`` of each event type."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from app.ledger.schemas import BalanceOut
+from app.schemas import ExternalId
+
+Amount = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        max_digits=18,
+        decimal_places=4,
+        description="A positive decimal, as a string (preferred, exact) or a number.",
+        examples=["49.90"],
+    ),
+]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    Field(description="ISO 4217 code, three capital letters.", examples=["EUR"]),
+]
+ShortText = Annotated[str, StringConstraints(max_length=100)]
+Attributes = Annotated[
+    dict[str, Any],
+    Field(
+        description='Free shop-specific facts (for example `{"store": "berlin"}`) '
+        "that rules can read as `attributes.<name>`.",
+        max_length=50,
+    ),
+]
+
+
+class EventType(StrEnum):
+    purchase = "purchase"
+    refund = "refund"
+    referral = "referral"
+    review = "review"
+    renewal = "renewal"
+    signup = "signup"
+    subscription = "subscription"
+    social_engagement = "social_engagement"
+    upgrade = "upgrade"
+    cancellation = "cancellation"
+    feedback = "feedback"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PurchaseItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sku: ShortText | None = None
+    quantity: int = Field(default=1, ge=1, le=100_000)
+    price: Amount | None = None
+
+
+class PurchaseData(_Data):
+    order_id: ExternalId
+    amount: Amount
+    currency: Currency
+    items: list[PurchaseItem] | None = Field(default=None, max_length=500)
+
+
+class RefundData(_Data):
+    order_id: ExternalId = Field(description="The `order_id` of the original purchase.")
+    amount: Amount = Field(description="The refunded amount (part or all of the purchase).")
+
+
+class ReferralData(_Data):
+    referred_customer_id: ExternalId = Field(
+        description="The new customer; the referrer is the event's `customer_id`."
+    )
+
+
+class ReviewData(_Data):
+    rating: int = Field(ge=1, le=5)
+    product_id: ExternalId | None = None
+    text: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class RenewalData(_Data):
+    subscription_id: ExternalId
+    plan: ShortText | None = None
+    amount: Amount | None = None
+
+
+class UpgradeData(_Data):
+    model_config = ConfigDict(extra="allow")
+
+    subscription_id: ExternalId | None = None
+    plan: ShortText | None = None
+    amount: Amount | None = None
+
+
+class FreeData(_Data):
+    """Behaviour with no required fields; anything given is kept for rules to read."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SocialEngagementData(FreeData):
+    network: ShortText | None = None
+    action: ShortText | None = None
+
+
+class NpsAnswer(_Data):
+    survey: Literal["nps"]
+    score: int = Field(ge=0, le=10, description="0-10: promoters 9-10, detractors 0-6.")
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class CsatAnswer(_Data):
+    survey: Literal["csat"]
+    score: int = Field(ge=1, le=5, description="1-5: satisfied is 4 or 5.")
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+FeedbackData = Annotated[NpsAnswer | CsatAnswer, Field(discriminator="survey")]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: ExternalId = Field(description="Your unique id for this event; retries reuse it.")
+    customer_id: ExternalId
+    occurred_at: AwareDatetime = Field(description="When it happened, with a timezone offset.")
+    channel: ShortText | None = Field(
+        default=None, description="Where it happened: web, app, store, ...", examples=["web"]
+    )
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class PurchaseEvent(_Envelope):
+    type: Literal[EventType.purchase]
+    data: PurchaseData
+
+
+class RefundEvent(_Envelope):
+    type: Literal[EventType.refund]
+    data: RefundData
+
+
+class ReferralEvent(_Envelope):
+    type: Literal[EventType.referral]
+    data: ReferralData
+
+    @model_validator(mode="after")
+    def _not_self(self) -> "ReferralEvent":
+        if self.data.referred_customer_id == self.customer_id:
+            # Raised as a ValidationError so that the error points at the field.
+            raise ValidationError.from_exception_data(
+                "ReferralEvent",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "self_referral", "a customer cannot refer themselves"
+                        ),
+                        loc=("data", "referred_customer_id"),
+                        input=self.data.referred_customer_id,
+                    )
+                ],
+            )
+        return self
+
+
+class ReviewEvent(_Envelope):
+    type: Literal[EventType.review]
+    data: ReviewData
+
+
+class RenewalEvent(_Envelope):
+    type: Literal[EventType.renewal]
+    data: RenewalData
+
+
+class SignupEvent(_Envelope):
+    type: Literal[EventType.signup]
+    data: FreeData = Field(default_factory=FreeData)
+
+
+class SubscriptionEvent(_Envelope):
+    """Opt-in to the mailing list."""
+
+    type: Literal[EventType.subscription]
+    data: FreeData = Field(default_factory=FreeData)
+
+
+class SocialEngagementEvent(_Envelope):
+    type: Literal[EventType.social_engagement]
+    data: SocialEngagementData = Field(default_factory=SocialEngagementData)
+
+
+class UpgradeEvent(_Envelope):
+    type: Literal[EventType.upgrade]
+    data: UpgradeData = Field(default_factory=UpgradeData)
+
+
+class CancellationEvent(_Envelope):
+    type: Literal[EventType.cancellation]
+    data: FreeData = Field(default_factory=FreeData)
+
+
+class FeedbackEvent(_Envelope):
+    type: Literal[EventType.feedback]
+    data: FeedbackData
+
+
+AnyEvent = (
+    PurchaseEvent
+    | RefundEvent
+    | ReferralEvent
+    | ReviewEvent
+    | RenewalEvent
+    | SignupEvent
+    | SubscriptionEvent
+    | SocialEngagementEvent
+    | UpgradeEvent
+    | CancellationEvent
+    | FeedbackEvent
+)
+EventIn = Annotated[AnyEvent, Field(discriminator="type")]
+
+
+class EffectOut(BaseModel):
+    """What one rule gave for the event."""
+
+    rule_id: str | None = Field(description="The rule that produced it; null for the ledger's own.")
+    rule_name: str | None
+    action: str = Field(
+        description="award_points, multiply_points, award_badge, set_tier, grant_perk, notify, "
+        "or reverse_points (a refund's clawback)."
+    )
+    points: int | None = None
+    badge: str | None = None
+    tier: str | None = None
+    perk: str | None = None
+    perk_expires_at: datetime | None = None
+    notification: str | None = None
+    template: str | None = None
+    shortfall: int | None = Field(
+        default=None, description="Refund clawback the balance could not cover."
+    )
+
+
+class SkippedOut(BaseModel):
+    rule_id: str
+    rule_name: str
+    reason: str
+
+
+class EventResult(BaseModel):
+    event_id: str
+    customer_id: str
+    type: EventType
+    status: Literal["processed"] = "processed"
+    ruleset_version: int | None
+    effects: list[EffectOut]
+    balance: BalanceOut
+    explain: list[SkippedOut] | None = Field(
+        default=None, description="With `?explain=true`: the rules that did not fire, and why."
+    )
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Any] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Up to 1,000 events, each exactly as `POST /v1/events` takes it. Each is "
+        "validated and processed on its own: a bad one fails alone.",
+    )
+
+
+class BatchItem(BaseModel):
+    index: int = Field(description="Position in the request.")
+    event_id: str | None
+    status: int = Field(
+        description="What `POST /v1/events` would have answered for this event alone: 201 "
+        "processed, 200 replayed, 409 or 422 refused."
+    )
+    result: EventResult | None = None
+    problem: dict[str, Any] | None = Field(
+        default=None, description="An RFC 9457 problem document, when refused."
+    )
+
+
+class BatchOut(BaseModel):
+    processed: int
+    replayed: int
+    failed: int
+    items: list[BatchItem]

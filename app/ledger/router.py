@@ -1,0 +1,196 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import RequireScope
+from app.auth.scopes import Scope
+from app.customers import service as customers
+from app.database import ReadSession, Session
+from app.errors import Unprocessable, problem_responses
+from app.idempotency import IdempotencyKeyHeader, claim, remember, request_hash
+from app.ledger import service
+from app.ledger.schemas import (
+    AdjustmentIn,
+    BalanceOut,
+    BulkAwardIn,
+    BulkAwardOut,
+    LedgerEntryOut,
+    Movement,
+    RedemptionIn,
+)
+from app.models import Customer, EntryKind, LedgerEntry
+from app.models.base import utcnow
+from app.schemas import MAX_PAGE_SIZE, ExternalId, Page, decode_cursor, encode_cursor
+
+router = APIRouter(tags=["ledger"])
+
+CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
+REPLAYED = {"Idempotent-Replayed": "true"}
+REPLAY_RESPONSE = {
+    "description": "A repeat of an earlier request with the same `Idempotency-Key`: "
+    "the first answer, replayed, with `Idempotent-Replayed: true`."
+}
+
+
+class InvalidCursor(Unprocessable):
+    slug = "invalid-cursor"
+
+
+@router.get(
+    "/v1/customers/{customer_id}/ledger",
+    response_model=Page[LedgerEntryOut],
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(RequireScope(Scope.customers_read))],
+)
+async def list_ledger(
+    customer_id: CustomerId,
+    session: ReadSession,
+    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> Page[LedgerEntryOut]:
+    """Every points movement of a customer, newest first, each with its reason."""
+    before = None
+    if cursor is not None:
+        before = decode_cursor(cursor)
+        if before is None:
+            raise InvalidCursor("The cursor is not one this API issued.")
+    await customers.get(session, customer_id)
+    entries = await service.entries_page(session, customer_id, before_id=before, limit=limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return Page[LedgerEntryOut](
+        items=[LedgerEntryOut.model_validate(e) for e in entries],
+        next_cursor=encode_cursor(entries[-1].id) if more else None,
+    )
+
+
+async def _movement(session: AsyncSession, customer: Customer, entry: LedgerEntry) -> Movement:
+    balance = await service.balance(session, customer)
+    return Movement(
+        entry_id=entry.id,
+        customer_id=customer.id,
+        kind=entry.kind,
+        points=entry.points,
+        reason=entry.reason,
+        reference=entry.reference,
+        created_at=entry.created_at,
+        balance=BalanceOut(**balance.__dict__),
+    )
+
+
+@router.post(
+    "/v1/customers/{customer_id}/redemptions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Movement,
+    responses={
+        200: {"model": Movement, **REPLAY_RESPONSE},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+    dependencies=[Depends(RequireScope(Scope.customers_write))],
+)
+async def redeem(
+    customer_id: CustomerId,
+    body: RedemptionIn,
+    session: Session,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Movement | JSONResponse:
+    """Spend points, earliest-expiring first. Never goes below zero, however many
+    redemptions race: too few points is a 422 `insufficient-points` that says how many
+    are missing, and nothing is written."""
+    scope = f"redemption:{customer_id}"
+    if idempotency_key is not None:
+        replay = await claim(session, scope, idempotency_key, request_hash(body))
+        if replay is not None:
+            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
+    customer = await customers.lock(session, customer_id)
+    entry = await service.debit(
+        session,
+        customer,
+        body.points,
+        kind=EntryKind.redeem,
+        reason=body.reason,
+        reference=body.reference,
+    )
+    movement = await _movement(session, customer, entry)
+    if idempotency_key is not None:
+        await remember(session, scope, idempotency_key, 201, movement)
+    return movement
+
+
+@router.post(
+    "/v1/customers/{customer_id}/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Movement,
+    responses={
+        200: {"model": Movement, **REPLAY_RESPONSE},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+    dependencies=[Depends(RequireScope(Scope.admin))],
+)
+async def adjust(
+    customer_id: CustomerId,
+    body: AdjustmentIn,
+    request: Request,
+    session: Session,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Movement | JSONResponse:
+    """Correct a balance by hand. The reason is required and kept on the ledger entry.
+    A debit cannot take the balance below zero."""
+    scope = f"adjustment:{customer_id}"
+    if idempotency_key is not None:
+        replay = await claim(session, scope, idempotency_key, request_hash(body))
+        if replay is not None:
+            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
+    customer = await customers.lock(session, customer_id)
+    entry = await service.adjust(
+        session,
+        customer,
+        body.points,
+        reason=body.reason,
+        validity_days=request.app.state.settings.points_validity_days,
+    )
+    movement = await _movement(session, customer, entry)
+    if idempotency_key is not None:
+        await remember(session, scope, idempotency_key, 201, movement)
+    return movement
+
+
+@router.post(
+    "/v1/adjustments/bulk",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BulkAwardOut,
+    responses={
+        200: {"model": BulkAwardOut, **REPLAY_RESPONSE},
+        **problem_responses(401, 403, 409, 422),
+    },
+    dependencies=[Depends(RequireScope(Scope.admin))],
+)
+async def bulk_award(
+    body: BulkAwardIn,
+    request: Request,
+    session: Session,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> BulkAwardOut | JSONResponse:
+    """Give points to up to 1,000 customers at once (created if new), all or nothing."""
+    scope = "bulk-award"
+    if idempotency_key is not None:
+        replay = await claim(session, scope, idempotency_key, request_hash(body))
+        if replay is not None:
+            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
+    validity_days = request.app.state.settings.points_validity_days
+    entries: dict[str, int] = {}
+    # A fixed lock order keeps two overlapping bulk awards from deadlocking.
+    for award in sorted(body.awards, key=lambda a: a.customer_id):
+        customer = await customers.lock_or_create(session, award.customer_id, utcnow())
+        entry = await service.adjust(
+            session, customer, award.points, reason=body.reason, validity_days=validity_days
+        )
+        entries[customer.id] = entry.id
+    result = BulkAwardOut(
+        count=len(entries), points=sum(a.points for a in body.awards), entries=entries
+    )
+    if idempotency_key is not None:
+        await remember(session, scope, idempotency_key, 201, result)
+    return result

@@ -1,0 +1,101 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.schemas import ExternalId
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
+
+
+class BalanceOut(BaseModel):
+    available: int = Field(description="Spendable now.")
+    pending: int = Field(description="Earned, but still inside the return window.")
+    lifetime_earned: int = Field(description="Every point ever earned from events.")
+    redeemed: int
+    expired: int
+
+
+class LedgerEntryOut(BaseModel):
+    """One movement of points, and why it happened."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str = Field(description="earn, redeem, expire, reverse or adjust.")
+    points: int = Field(description="Signed: positive credits, negative debits.")
+    reason: str
+    event_id: str | None = Field(description="The event that caused it, if any.")
+    rule_id: str | None = Field(description="The rule that decided it, if any.")
+    reference: str | None
+    created_at: datetime
+
+
+class RedemptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: Points
+    reason: Reason = Field(examples=["voucher 10 EUR"])
+    reference: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="Your reference, e.g. the order the voucher was used on."
+    )
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)] = Field(
+        description="Positive to credit, negative to debit; never zero."
+    )
+    reason: Reason = Field(examples=["goodwill: late delivery"])
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("an adjustment moves at least one point")
+        return value
+
+
+class Movement(BaseModel):
+    """A redemption or adjustment, with the balance after it."""
+
+    entry_id: int
+    customer_id: str
+    kind: str
+    points: int
+    reason: str
+    reference: str | None
+    created_at: datetime
+    balance: BalanceOut
+
+
+class BulkAward(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: ExternalId
+    points: Points
+
+
+class BulkAwardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(examples=["anniversary gift"])
+    awards: list[BulkAward] = Field(min_length=1, max_length=1000)
+
+    @field_validator("awards")
+    @classmethod
+    def _one_award_per_customer(cls, awards: list[BulkAward]) -> list[BulkAward]:
+        seen: set[str] = set()
+        for award in awards:
+            if award.customer_id in seen:
+                raise ValueError(f"customer {award.customer_id!r} appears twice")
+            seen.add(award.customer_id)
+        return awards
+
+
+class BulkAwardOut(BaseModel):
+    count: int
+    points: int
+    entries: dict[str, int] = Field(description="Ledger entry id per customer id.")

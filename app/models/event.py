@@ -1,0 +1,71 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+from app.models.customer import ID_LENGTH
+
+
+class Event(Base):
+    """A behaviour event, stored once per client event id with the response it got.
+
+    The primary key is the client's id: inserting it is how an event is claimed, so the
+    database, not the application, decides which of several concurrent posts processes it.
+    The commonly aggregated fields are copied out of ``data`` into typed columns so that
+    metrics are plain SQL on both databases.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_type_occurred_at", "type", "occurred_at"),
+        Index("ix_events_customer_id_occurred_at", "customer_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str | None] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]]
+    attributes: Mapped[dict[str, Any]]
+    body_hash: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[int | None]
+    response: Mapped[dict[str, Any]]
+    # Typed copies of data fields, for metrics.
+    order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    referred_customer_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    survey: Mapped[str | None] = mapped_column(String(8))
+    score: Mapped[int | None]
+
+
+class Order(Base):
+    """One purchase per order id: what it earned and how much of it was refunded."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    purchase_event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
+    points_earned: Mapped[int] = mapped_column(default=0)
+    points_reversed: Mapped[int] = mapped_column(default=0)
+    points_shortfall: Mapped[int] = mapped_column(default=0)
+
+
+class Referral(Base):
+    """A customer can be referred once; the first referral event for them wins."""
+
+    __tablename__ = "referrals"
+
+    referred_customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    referrer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    occurred_at: Mapped[datetime]

@@ -1,0 +1,87 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+from app.models.customer import ID_LENGTH
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class EntryKind(StrEnum):
+    earn = "earn"
+    redeem = "redeem"
+    expire = "expire"
+    reverse = "reverse"
+    adjust = "adjust"
+
+
+class LedgerEntry(Base):
+    """One signed movement of points. Rows are only ever inserted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_customer_id_id", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int]
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointLot(Base):
+    """Points from one credit, spent down by redemptions, clawbacks and expiry.
+
+    ``remaining`` is the only mutable figure, and every change to it is matched by a
+    ledger entry in the same transaction, so the lots always sum to the ledger. A
+    negative lot is a debt left by a refund when negative balances are allowed.
+    """
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        Index(
+            "ix_point_lots_open",
+            "customer_id",
+            "expires_at",
+            sqlite_where=text("remaining != 0"),
+            postgresql_where=text("remaining != 0"),
+        ),
+        Index(
+            "ix_point_lots_expiring",
+            "expires_at",
+            sqlite_where=text("remaining > 0"),
+            postgresql_where=text("remaining > 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    points: Mapped[int]
+    remaining: Mapped[int]
+    available_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A claimed ``Idempotency-Key`` and the response it produced, for replays."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    response: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
