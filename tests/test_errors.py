@@ -86,3 +86,16 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     assert replaced.headers["x-request-id"] != "bad id\nwith newline"
     generated = await client.get("/healthz")
     assert len(generated.headers["x-request-id"]) >= 16
+
+
+async def test_absurdly_nested_json_is_a_400_problem(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/api-keys",
+        content=b"[" * 100_000,
+        headers={**admin_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "urn:reinforce:problem:malformed-request"
