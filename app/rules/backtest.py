@@ -127,7 +127,7 @@ async def run(session: AsyncSession, request: BacktestIn) -> BacktestOut:
     states: dict[str, _Customer] = {}
     replayed = counted = would_issue = 0
     customers: set[str] = set()
-    for row in await session.scalars(statement):
+    async for row in await session.stream_scalars(statement):
         event = _event(row)
         if event is None:
             continue
