@@ -33,6 +33,7 @@ from app.rules.facts import (
     EventType,
     FactKind,
     FactSpec,
+    describe_facts,
     resolve_fact,
 )
 
@@ -83,7 +84,8 @@ class Comparison(BaseModel):
 
     fact: str = Field(
         description="Dotted fact path, e.g. 'data.amount', 'customer.tier', 'attributes.vip'. "
-        "See the fact catalogue for what each event type offers.",
+        "Customer facts describe the customer just before the event; an absent fact makes "
+        "every comparison false. The facts:\n\n" + describe_facts(),
         min_length=1,
         max_length=200,
     )
