@@ -125,7 +125,9 @@ async def list_rules(
     )
 
 
-@router.get("/{rule_id}", response_model=RuleDetailOut, responses=problem_responses(401, 403, 404))
+@router.get(
+    "/{rule_id}", response_model=RuleDetailOut, responses=problem_responses(401, 403, 404, 422)
+)
 async def get_rule(rule_id: RuleId, session: ReadSession) -> RuleDetailOut:
     """A rule with all its versions."""
     rule = await service.get_rule(session, rule_id)
@@ -158,7 +160,7 @@ async def replace_rule(rule_id: RuleId, document: RuleDocument, session: Session
 @router.delete(
     "/{rule_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_rule(rule_id: RuleId, session: Session) -> Response:
     """Remove the rule from the ruleset (a new ruleset version); its history stays readable
