@@ -83,7 +83,7 @@ def expire() -> None:
 
 @cli.command()
 def demo(
-    customers: Annotated[int, typer.Option(min=1, max=5000, help="Synthetic customers.")] = 250,
+    customers: Annotated[int, typer.Option(min=1, max=5000, help="Synthetic customers.")] = 200,
 ) -> None:
     """Load the starter rules and synthetic customers and events. Safe to run twice."""
     settings = get_settings()

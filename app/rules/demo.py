@@ -59,7 +59,7 @@ async def load_starter(database: Database) -> tuple[int, int, int]:
     return stored, unchanged, version
 
 
-def synthetic_events(anchor: datetime, customers: int = 250, seed: int = 7) -> list[dict[str, Any]]:
+def synthetic_events(anchor: datetime, customers: int = 200, seed: int = 7) -> list[dict[str, Any]]:
     """Deterministic behaviour of ``customers`` shoppers over the 180 days before ``anchor``."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
     bodies: list[dict[str, Any]] = []
@@ -130,7 +130,7 @@ def synthetic_events(anchor: datetime, customers: int = 250, seed: int = 7) -> l
 
 
 async def load_demo(
-    database: Database, policy: events.PointsPolicy, *, customers: int = 250
+    database: Database, policy: events.PointsPolicy, *, customers: int = 200
 ) -> DemoSummary:
     stored, unchanged, version = await load_starter(database)
     async with database.sessionmaker() as session:

@@ -9,9 +9,11 @@ from app.database import ReadSession, Session
 from app.errors import problem_responses
 from app.models import Rule
 from app.rules import backtest, service
+from app.rules.facts import fact_catalogue
 from app.rules.schemas import (
     BacktestIn,
     BacktestOut,
+    FactOut,
     RuleDetailOut,
     RuleDocument,
     RuleIn,
@@ -46,6 +48,16 @@ async def _out(session: ReadSession | Session, rule: Rule) -> RuleOut:
 
 
 # Fixed paths first, so that they are never taken for a rule id.
+
+
+@router.get("/facts", response_model=list[FactOut], responses=problem_responses(401, 403))
+async def get_facts() -> list[FactOut]:
+    """The facts a condition can read, with their kind and meaning; `<name>` stands for any
+    name (`attributes.<name>`, and `data.<name>` for free-form event types)."""
+    return [
+        FactOut(path=f.path, kind=f.kind.value, description=f.description, nullable=f.nullable)
+        for f in fact_catalogue()
+    ]
 
 
 @router.get("/tiers", response_model=TiersOut, responses=problem_responses(401, 403))

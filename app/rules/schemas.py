@@ -864,6 +864,15 @@ class RuleIn(RuleDocument):
         return RuleDocument.model_validate(self.model_dump(by_alias=True, exclude={"id"}))
 
 
+class FactOut(BaseModel):
+    path: str = Field(description="The dotted path rules use, e.g. 'customer.tier'.")
+    kind: str = Field(
+        description="number, integer, string, boolean, date, datetime, list_of_strings or any."
+    )
+    description: str
+    nullable: bool = Field(description="Whether the fact may be absent.")
+
+
 class RuleVersionOut(BaseModel):
     version: int = Field(description="The rule's own version, 1 for its first document.")
     ruleset_version: int = Field(description="The global ruleset version this edit created.")
@@ -991,6 +1000,7 @@ __all__ = [
     "Comparison",
     "Condition",
     "ConditionNode",
+    "FactOut",
     "GrantPerkAction",
     "Limits",
     "MultiplyPointsAction",

@@ -383,3 +383,12 @@ async def test_every_action_reaches_the_customer(
     customer = (await client.get("/v1/customers/vera", headers=admin_headers)).json()
     assert customer["tier"] == "vip"
     assert [b["badge"] if isinstance(b, dict) else b for b in customer["badges"]] == ["critic"]
+
+
+async def test_fact_catalogue(client: httpx.AsyncClient, admin_headers: Headers) -> None:
+    response = await client.get("/v1/rules/facts", headers=admin_headers)
+    assert response.status_code == 200
+    facts = {f["path"]: f for f in response.json()}
+    assert facts["customer.purchase_count"]["kind"] == "integer"
+    assert facts["customer.tier"]["nullable"] is True
+    assert {"time.weekday", "time.hour", "data.amount", "attributes.<name>"} <= set(facts)
