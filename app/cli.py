@@ -12,10 +12,12 @@ from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
+from app.events.service import PointsPolicy
 from app.ledger.jobs import expire_due
 from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
+from app.rules.demo import load_demo
 
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -77,6 +79,38 @@ def expire() -> None:
             await database.dispose()
 
     typer.echo(f"expired {asyncio.run(_expire())} points")
+
+
+@cli.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=5000, help="Synthetic customers.")] = 200,
+) -> None:
+    """Load the starter rules and synthetic customers and events. Safe to run twice."""
+    settings = get_settings()
+    configure_logging(settings)
+    upgrade(settings.database_url)
+
+    async def _demo() -> None:
+        database = Database.from_settings(settings)
+        try:
+            summary = await load_demo(
+                database, PointsPolicy.from_settings(settings), customers=customers
+            )
+        finally:
+            await database.dispose()
+        typer.echo(
+            f"rules: {summary.rules_stored} stored, {summary.rules_unchanged} unchanged "
+            f"(ruleset version {summary.ruleset_version})"
+        )
+        if summary.events_skipped:
+            typer.echo("demo events: already loaded")
+        else:
+            typer.echo(
+                f"demo events: {summary.events_processed} processed, "
+                f"{summary.events_refused} refused, for {summary.customers} customers"
+            )
+
+    asyncio.run(_demo())
 
 
 def _parse_scopes(value: str) -> list[Scope]:

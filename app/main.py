@@ -25,6 +25,7 @@ from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.router import router as ledger_router
 from app.migrations import head_revision
+from app.rules.router import router as rules_router
 
 DESCRIPTION = """
 Positive reinforcement for e-commerce: shops post customer behaviour events, a rules
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router)
     app.include_router(customers_router)
     app.include_router(ledger_router)
+    app.include_router(rules_router)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -6,6 +6,7 @@ the customer's aggregates and the stored response commit together or not at all.
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,6 +35,8 @@ from app.models.base import utcnow
 from app.rules import service as rules
 from app.rules.engine import Effect, Outcome, evaluate
 from app.rules.facts import CustomerFacts, EventFacts
+
+logger = logging.getLogger(__name__)
 
 
 class EventIdConflict(Conflict):
@@ -347,15 +350,33 @@ async def ingest(
     """Process one event exactly once; a repeat of the same event replays its response."""
     digest = body_hash(event)
     customer = await customers.lock_or_create(session, event.customer_id, event.occurred_at)
-    ruleset = await rules.active_ruleset(session)
+    active = await rules.active_ruleset(session)
+    ruleset = active.compiled
     facts = await _customer_facts(session, customer, event.occurred_at)
-    outcome = evaluate(ruleset, _event_facts(event), facts, explain=explain)
+    usage = await rules.limit_usage(
+        session, ruleset, event.type.value, customer.id, event.occurred_at
+    )
+    outcome = evaluate(ruleset, _event_facts(event), facts, usage, explain=explain)
+    for error in outcome.errors:
+        logger.warning(
+            "rule failed while evaluating an event",
+            extra={"rule_id": error.rule_id, "event_id": event.id, "error": error.message},
+        )
 
     if not await _claim(session, event, digest, ruleset.version):
         return await _replay(session, event.id, digest)
 
+    outcome.effects, dropped = await rules.consume_limits(
+        session, ruleset, outcome, customer.id, event.occurred_at
+    )
     effects = [_effect_out(e) for e in outcome.effects]
     credited = await _apply(session, customer, event, outcome, policy)
+    if active.tiers is not None:
+        promoted = rules.tier_promotion(active.tiers, customer.tier, customer.points_earned)
+        if promoted is not None and customers.set_tier(customer, promoted):
+            effects.append(
+                EffectOut(rule_id=None, rule_name="tier ladder", action="set_tier", tier=promoted)
+            )
     if isinstance(event, PurchaseEvent):
         await _record_purchase(session, customer, event, credited)
     elif isinstance(event, RefundEvent):
@@ -376,12 +397,8 @@ async def ingest(
         update(Event).where(Event.id == event.id).values(response=result.model_dump(mode="json"))
     )
     if explain:
+        # Rule errors are already among the skipped rules, as "error: ...".
         result.explain = [SkippedOut(**s._asdict()) for s in outcome.skipped] + [
-            SkippedOut(
-                rule_id=e.rule_id,
-                rule_name=ruleset.rule(e.rule_id).document.name,
-                reason=f"error: {e.message}",
-            )
-            for e in outcome.errors
+            SkippedOut(rule_id=d.rule_id, rule_name=d.rule_name, reason=d.reason) for d in dropped
         ]
     return Ingested(result=result, replayed=False)

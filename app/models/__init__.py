@@ -5,6 +5,14 @@ from app.models.base import Base
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
+from app.models.rule import (
+    Rule,
+    RuleBudget,
+    RuleLimitCounter,
+    RulesetHead,
+    RulesetVersion,
+    RuleVersion,
+)
 
 __all__ = [
     "ApiKey",
@@ -19,4 +27,10 @@ __all__ = [
     "Order",
     "PointLot",
     "Referral",
+    "Rule",
+    "RuleBudget",
+    "RuleLimitCounter",
+    "RuleVersion",
+    "RulesetHead",
+    "RulesetVersion",
 ]

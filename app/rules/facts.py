@@ -341,3 +341,17 @@ class LimitUsage:
 
 
 NO_USAGE: Final[LimitUsage] = LimitUsage(MappingProxyType({}))
+
+
+def describe_facts() -> str:
+    """The fact catalogue as a Markdown list, for the OpenAPI document and README.md."""
+    lines = [f"- `{s.path}` ({s.kind.value}): {s.description}" for s in STATIC_FACTS.values()]
+    for event_type, fields in EVENT_DATA_FIELDS.items():
+        for spec in fields.values():
+            optional = ", optional" if spec.nullable else ""
+            lines.append(
+                f"- `{spec.path}` ({spec.kind.value}, {event_type}{optional}): {spec.description}"
+            )
+    lines.append(f"- `{FREE_FORM_DATA_FACT.path}` (any): {FREE_FORM_DATA_FACT.description}")
+    lines.append(f"- `{ATTRIBUTES_FACT.path}` (any): {ATTRIBUTES_FACT.description}")
+    return "\n".join(lines)

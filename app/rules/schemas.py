@@ -33,6 +33,7 @@ from app.rules.facts import (
     EventType,
     FactKind,
     FactSpec,
+    describe_facts,
     resolve_fact,
 )
 
@@ -83,7 +84,8 @@ class Comparison(BaseModel):
 
     fact: str = Field(
         description="Dotted fact path, e.g. 'data.amount', 'customer.tier', 'attributes.vip'. "
-        "See the fact catalogue for what each event type offers.",
+        "Customer facts describe the customer just before the event; an absent fact makes "
+        "every comparison false. The facts:\n\n" + describe_facts(),
         min_length=1,
         max_length=200,
     )
@@ -833,19 +835,172 @@ class TierLadder(BaseModel):
         return self
 
 
+# --------------------------------------------------------------------------- API envelopes
+
+RESERVED_RULE_IDS: Final[frozenset[str]] = frozenset({"tiers", "versions", "backtest", "facts"})
+
+
+class RuleIn(RuleDocument):
+    """A rule document to create, with an optional id of your choosing."""
+
+    id: Slug | None = Field(
+        default=None,
+        description="Stable rule id (lowercase letters, digits, '-' and '_'); generated when "
+        "absent. Ids are never reused, even after a delete. Not allowed: "
+        + ", ".join(sorted(RESERVED_RULE_IDS))
+        + ".",
+    )
+
+    @model_validator(mode="after")
+    def _not_reserved(self) -> RuleIn:
+        if self.id in RESERVED_RULE_IDS:
+            _raise(
+                type(self).__name__,
+                [_custom(("id",), "reserved_id", f"{self.id!r} is reserved.", self.id)],
+            )
+        return self
+
+    def document(self) -> RuleDocument:
+        return RuleDocument.model_validate(self.model_dump(by_alias=True, exclude={"id"}))
+
+
+class FactOut(BaseModel):
+    path: str = Field(description="The dotted path rules use, e.g. 'customer.tier'.")
+    kind: str = Field(
+        description="number, integer, string, boolean, date, datetime, list_of_strings or any."
+    )
+    description: str
+    nullable: bool = Field(description="Whether the fact may be absent.")
+
+
+class RuleVersionOut(BaseModel):
+    version: int = Field(description="The rule's own version, 1 for its first document.")
+    ruleset_version: int = Field(description="The global ruleset version this edit created.")
+    created_at: datetime
+    document: RuleDocument
+
+
+class RuleOut(BaseModel):
+    id: str
+    version: int = Field(description="The rule's current version.")
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = Field(
+        description="Set once the rule is deleted: it no longer applies, its history stays."
+    )
+    document: RuleDocument = Field(description="The current document.")
+
+
+class RuleDetailOut(RuleOut):
+    versions: list[RuleVersionOut] = Field(description="Every version, oldest first.")
+
+
+class RuleListOut(BaseModel):
+    items: list[RuleOut]
+    ruleset_version: int = Field(description="The current global ruleset version.")
+
+
+class RulesetRuleOut(BaseModel):
+    id: str
+    version: int
+    document: RuleDocument
+
+
+class RulesetVersionOut(BaseModel):
+    """What judged the events whose ruleset_version is this number."""
+
+    version: int = Field(description="0 is the built-in default used until rules are stored.")
+    created_at: datetime | None
+    change: str = Field(description="The change that created this version.")
+    rules: list[RulesetRuleOut] = Field(
+        description="Rules in force (disabled ones included, they do not fire)."
+    )
+    tiers: TierLadder | None
+
+
+class TiersOut(BaseModel):
+    ruleset_version: int
+    tiers: list[TierThreshold]
+
+
+class BacktestIn(BaseModel):
+    """A draft ruleset and the window of stored events to replay against it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: AwareDatetime = Field(
+        alias="from", description="Start of the window (inclusive), by event occurred_at."
+    )
+    to: AwareDatetime = Field(description="End of the window (exclusive).")
+    rules: list[RuleIn] = Field(
+        min_length=1,
+        max_length=500,
+        description="The draft rules; ids default to 'draft-1', 'draft-2', ... by position.",
+    )
+    tiers: TierLadder | None = Field(default=None, description="Optional draft tier ladder.")
+
+    @model_validator(mode="after")
+    def _window(self) -> BacktestIn:
+        errors: list[InitErrorDetails] = []
+        if self.to <= self.from_:
+            errors.append(
+                _custom(("to",), "window_order", "'to' must be after 'from'.", self.to.isoformat())
+            )
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.id is not None:
+                if rule.id in seen:
+                    errors.append(
+                        _custom(("rules", i, "id"), "duplicate_id", "Duplicate id.", rule.id)
+                    )
+                seen.add(rule.id)
+        _raise(type(self).__name__, errors)
+        return self
+
+
+class BacktestRuleOut(BaseModel):
+    rule_id: str
+    rule_name: str
+    events_fired: int = Field(description="Events of the window on which the rule fired.")
+    customers_affected: int = Field(description="Distinct customers it fired for in the window.")
+    points: int = Field(description="Points it would have issued in the window.")
+    errors: int = Field(description="Events on which the rule failed while evaluating.")
+
+
+class BacktestOut(BaseModel):
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    events_replayed: int = Field(
+        description="Events replayed, including those before 'from' that only build state."
+    )
+    events_in_window: int
+    customers: int = Field(description="Customers with at least one event in the window.")
+    rules: list[BacktestRuleOut]
+    points_would_issue: int = Field(description="Points the draft would have issued in the window.")
+    points_actually_issued: int = Field(
+        description="Points actually earned (earn ledger entries) by the window's events."
+    )
+    difference: int = Field(description="points_would_issue - points_actually_issued.")
+
+
 __all__ = [
     "ACTION_TYPES",
     "MAX_CONDITION_DEPTH",
     "MAX_CONDITION_NODES",
+    "RESERVED_RULE_IDS",
     "Action",
     "ActionModel",
     "AllCondition",
     "AnyCondition",
     "AwardBadgeAction",
     "AwardPointsAction",
+    "BacktestIn",
+    "BacktestOut",
+    "BacktestRuleOut",
     "Comparison",
     "Condition",
     "ConditionNode",
+    "FactOut",
     "GrantPerkAction",
     "Limits",
     "MultiplyPointsAction",
@@ -856,11 +1011,19 @@ __all__ = [
     "PerCustomerLimit",
     "Period",
     "Rounding",
+    "RuleDetailOut",
     "RuleDocument",
+    "RuleIn",
+    "RuleListOut",
+    "RuleOut",
+    "RuleVersionOut",
+    "RulesetRuleOut",
+    "RulesetVersionOut",
     "SetTierAction",
     "Slug",
     "TierLadder",
     "TierThreshold",
+    "TiersOut",
     "iter_comparisons",
     "normalize_operand",
 ]
