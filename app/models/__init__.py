@@ -5,6 +5,12 @@ from app.models.base import Base
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
+from app.models.webhook import (
+    MessageStatus,
+    WebhookAttempt,
+    WebhookMessage,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
@@ -16,7 +22,11 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "LedgerEntry",
+    "MessageStatus",
     "Order",
     "PointLot",
     "Referral",
+    "WebhookAttempt",
+    "WebhookMessage",
+    "WebhookSubscription",
 ]
