@@ -129,6 +129,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> "Settings":
+        # A lease shorter than a send would let a second worker send the message again.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds * 2:
+            raise ValueError(
+                "REINFORCE_WEBHOOK_LEASE_SECONDS must exceed twice "
+                "REINFORCE_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         if self.environment is not Environment.production:
             return self

@@ -46,12 +46,20 @@ def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
-    """Queue ``{type, timestamp, data}`` for every subscription that wants ``type_``.
+_CACHE = "reinforce.webhook_subscriptions"
 
-    Answers the message id (the ``webhook-id``), or None when nobody subscribes. Never
-    commits: the caller's transaction decides whether the message exists.
+
+async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[str]]]:
+    """The enabled subscriptions, read once per transaction.
+
+    An event can write several messages (and a batch many events); one read per
+    transaction keeps the outbox from adding a query per ledger entry.
     """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        subscriptions: list[tuple[uuid.UUID, list[str]]] = cached[1]
+        return subscriptions
     rows = (
         await session.execute(
             select(WebhookSubscription.id, WebhookSubscription.event_types).where(
@@ -59,7 +67,19 @@ async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) ->
             )
         )
     ).all()
-    targets = [row.id for row in rows if not row.event_types or type_.value in row.event_types]
+    subscriptions = [(row.id, list(row.event_types)) for row in rows]
+    session.info[_CACHE] = (transaction, subscriptions)
+    return subscriptions
+
+
+async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
+    """Queue ``{type, timestamp, data}`` for every subscription that wants ``type_``.
+
+    Answers the message id (the ``webhook-id``), or None when nobody subscribes. Never
+    commits: the caller's transaction decides whether the message exists.
+    """
+    subscriptions = await _subscriptions(session)
+    targets = [id_ for id_, types in subscriptions if not types or type_.value in types]
     if not targets:
         return None
     now = utcnow()

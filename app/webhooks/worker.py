@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 import httpx
 from prometheus_client import Counter
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
 from app.config import Settings
@@ -162,15 +164,24 @@ def _retry_after(value: str | None) -> float | None:
     return max((when - utcnow()).total_seconds(), 0.0)
 
 
-async def send(client: httpx.AsyncClient, job: Job, settings: Settings) -> Result:
+async def refusal(url: str, settings: Settings) -> str | None:
+    """Why ``url`` may not be sent to now, or None; DNS may have changed since it was saved."""
+    try:
+        await targets.check(url, targets.networks(settings.webhook_allowed_networks))
+    except targets.RefusedTarget as exc:
+        return f"refused: {exc}"
+    return None
+
+
+async def send(
+    client: httpx.AsyncClient, job: Job, settings: Settings, refused: str | None = None
+) -> Result:
     """One signed POST; never raises for anything the receiver or the network does."""
     body = json.dumps(job.payload, separators=(",", ":"), ensure_ascii=False).encode()
     if len(body) > settings.webhook_max_payload_bytes:
         return Result(job, None, None, f"payload of {len(body)} bytes is too large", permanent=True)
-    try:
-        await targets.check(job.url, targets.networks(settings.webhook_allowed_networks))
-    except targets.RefusedTarget as exc:
-        return Result(job, None, None, f"refused: {exc}")
+    if refused is not None:
+        return Result(job, None, None, refused)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
@@ -227,64 +238,78 @@ def next_delay(settings: Settings, attempts_made: int, retry_after: float | None
 
 async def record(database: Database, settings: Settings, results: Sequence[Result]) -> None:
     now = utcnow()
+    counted: list[tuple[Counter, str]] = []
     async with database.sessionmaker() as session, session.begin():
         for result in results:
-            job = result.job
-            attempt = job.attempts + 1
-            session.add(
-                WebhookAttempt(
-                    message_row_id=job.row_id,
-                    subscription_id=job.subscription_id,
-                    message_id=job.message_id,
-                    attempt=attempt,
-                    succeeded=result.succeeded,
-                    response_status=result.status,
-                    latency_ms=result.latency_ms,
-                    error=result.error,
-                    attempted_at=now,
-                )
-            )
-            values: dict[str, object] = {
-                "attempts": attempt,
-                "locked_until": None,
-                "lease_id": None,
-                "last_error": result.error,
-            }
-            delay = None
-            if result.succeeded:
-                values |= {"status": MessageStatus.delivered.value, "finished_at": now}
-            elif not result.permanent:
-                delay = next_delay(settings, attempt, result.retry_after)
-            if not result.succeeded:
-                if delay is None:
-                    values |= {"status": MessageStatus.failed.value, "finished_at": now}
-                else:
-                    values["next_attempt_at"] = now + timedelta(seconds=delay)
-            changed = await session.execute(
-                update(WebhookMessage)
-                .where(WebhookMessage.id == job.row_id, WebhookMessage.lease_id == job.lease_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount == 0:  # type: ignore[attr-defined]
-                # The lease lapsed and another worker owns the row now; it decides.
+            try:
+                # A savepoint each: a subscription deleted meanwhile (its rows cascade
+                # away) must not lose the record of the rest of the batch.
+                async with session.begin_nested():
+                    counter = await _record_one(session, settings, result, now)
+            except IntegrityError:
+                logger.info("webhook message vanished while being sent")
                 continue
-            if result.succeeded:
-                SENT.labels(job.event_type).inc()
-            elif delay is None:
-                FAILED.labels(job.event_type).inc()
-            else:
-                RETRIED.labels(job.event_type).inc()
-            if result.status == 410:
-                await session.execute(
-                    update(WebhookSubscription)
-                    .where(WebhookSubscription.id == job.subscription_id)
-                    .values(
-                        enabled=False,
-                        disabled_reason="the endpoint answered 410 Gone",
-                        updated_at=now,
-                    )
-                )
+            if counter is not None:
+                counted.append((counter, result.job.event_type))
+    for counter, event_type in counted:
+        counter.labels(event_type).inc()
+
+
+async def _record_one(
+    session: AsyncSession, settings: Settings, result: Result, now: datetime
+) -> Counter | None:
+    """Record one attempt; answers the counter it adds to, if the row was still ours."""
+    job = result.job
+    attempt = job.attempts + 1
+    values: dict[str, object] = {
+        "attempts": attempt,
+        "locked_until": None,
+        "lease_id": None,
+        "last_error": result.error,
+    }
+    delay = None
+    if result.succeeded:
+        values |= {"status": MessageStatus.delivered.value, "finished_at": now}
+    else:
+        if not result.permanent:
+            delay = next_delay(settings, attempt, result.retry_after)
+        if delay is None:
+            values |= {"status": MessageStatus.failed.value, "finished_at": now}
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+    changed = await session.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id == job.row_id, WebhookMessage.lease_id == job.lease_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    # The attempt happened either way, so it is recorded either way.
+    session.add(
+        WebhookAttempt(
+            message_row_id=job.row_id,
+            subscription_id=job.subscription_id,
+            message_id=job.message_id,
+            attempt=attempt,
+            succeeded=result.succeeded,
+            response_status=result.status,
+            latency_ms=result.latency_ms,
+            error=result.error,
+            attempted_at=now,
+        )
+    )
+    await session.flush()
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        # The lease lapsed and another worker owns the row now; it decides.
+        return None
+    if result.status == 410:
+        await session.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id == job.subscription_id)
+            .values(enabled=False, disabled_reason="the endpoint answered 410 Gone", updated_at=now)
+        )
+    if result.succeeded:
+        return SENT
+    return FAILED if delay is None else RETRIED
 
 
 def make_client(settings: Settings) -> httpx.AsyncClient:
@@ -302,7 +327,10 @@ async def deliver_due(database: Database, settings: Settings, client: httpx.Asyn
     jobs = await claim(database, settings)
     if not jobs:
         return 0
-    results = await asyncio.gather(*(send(client, job, settings) for job in jobs))
+    refusals = {url: await refusal(url, settings) for url in {job.url for job in jobs}}
+    results = await asyncio.gather(
+        *(send(client, job, settings, refusals[job.url]) for job in jobs)
+    )
     await record(database, settings, results)
     return len(jobs)
 

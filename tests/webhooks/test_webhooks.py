@@ -533,3 +533,48 @@ async def test_counters_are_exported(
         assert f"# TYPE reinforce_webhook_messages_{name}_total counter" in text
     assert 'reinforce_webhook_messages_sent_total{event_type="points.earned"}' in text
     assert 'reinforce_webhook_messages_retried_total{event_type="points.earned"}' in text
+
+
+async def test_serve_can_deliver_in_process(
+    database_url: str, admin_headers: dict[str, str], hook: Receiver
+) -> None:
+    import asyncio
+
+    from app.main import create_app
+
+    settings = make_settings(
+        database_url,
+        webhook_allowed_networks=LOOPBACK,
+        webhook_worker_in_process=True,
+        webhook_poll_interval_seconds=0.05,
+    )
+    served = create_app(settings)
+    async with served.router.lifespan_context(served):
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await subscribe(client, admin_headers, hook.url)
+            await post_event(client, admin_headers, purchase(amount="10"))
+            for _ in range(400):  # the background task polls; wait for it, up to 20 s
+                if hook.delivered:
+                    break
+                await asyncio.sleep(0.05)
+    assert [d.payload["type"] for d in hook.delivered] == ["points.earned"]
+
+
+def test_a_lease_shorter_than_an_attempt_is_refused(database_url: str) -> None:
+    with pytest.raises(ValueError, match="LEASE"):
+        make_settings(database_url, webhook_timeout_seconds=60, webhook_lease_seconds=100)
+
+
+async def test_expiry_emits_points_expired(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], hook: Receiver, app: FastAPI
+) -> None:
+    from app.ledger.jobs import expire_due
+
+    created = await subscribe(client, admin_headers, hook.url, event_types=["points.expired"])
+    await post_event(client, admin_headers, purchase(customer="frank", amount="12"))
+    assert await expire_due(app.state.database, utcnow() + timedelta(days=400)) == 12
+    [message] = await messages(client, admin_headers, created["id"])
+    assert message["event_type"] == "points.expired"
+    assert message["payload"]["data"]["customer_id"] == "frank"
+    assert message["payload"]["data"]["points"] == -12
