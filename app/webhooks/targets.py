@@ -8,7 +8,8 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,8 +45,45 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-async def check(url: str, allowed: Sequence[IPNetwork]) -> None:
-    """Raise ``RefusedTarget`` unless every address ``url`` resolves to is permitted."""
+@dataclass(frozen=True)
+class Pinned:
+    """A request to a checked address, for the host named in the URL.
+
+    Connecting to the address that was checked, rather than resolving the name again,
+    closes the gap a DNS answer changing between check and connect would open. The Host
+    header and the TLS server name (and so certificate verification) stay the URL's.
+    """
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, object]
+
+
+def pin(url: str, address: IPAddress) -> Pinned:
+    parts = urlsplit(url)
+    hostname = parts.hostname or ""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        return Pinned(url=url, headers={}, extensions={})
+    host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    host_header = f"{hostname}:{parts.port}" if parts.port else hostname
+    extensions: dict[str, object] = {"sni_hostname": hostname} if parts.scheme == "https" else {}
+    return Pinned(
+        url=urlunsplit(parts._replace(netloc=netloc)),
+        headers={"host": host_header},
+        extensions=extensions,
+    )
+
+
+async def check(url: str, allowed: Sequence[IPNetwork]) -> IPAddress:
+    """The address to connect to for ``url``.
+
+    Raises ``RefusedTarget`` unless every address ``url`` resolves to is permitted.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("only http and https URLs with a host are accepted")
@@ -63,3 +101,4 @@ async def check(url: str, allowed: Sequence[IPNetwork]) -> None:
             raise RefusedTarget(
                 f"{parts.hostname} resolves to {address}, which is not a public address"
             )
+    return addresses[0]

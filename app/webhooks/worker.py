@@ -164,24 +164,24 @@ def _retry_after(value: str | None) -> float | None:
     return max((when - utcnow()).total_seconds(), 0.0)
 
 
-async def refusal(url: str, settings: Settings) -> str | None:
-    """Why ``url`` may not be sent to now, or None; DNS may have changed since it was saved."""
+async def resolve(url: str, settings: Settings) -> targets.Pinned | str:
+    """Where to send for ``url`` now, or why not: DNS may have changed since it was saved."""
     try:
-        await targets.check(url, targets.networks(settings.webhook_allowed_networks))
+        address = await targets.check(url, targets.networks(settings.webhook_allowed_networks))
     except targets.RefusedTarget as exc:
         return f"refused: {exc}"
-    return None
+    return targets.pin(url, address)
 
 
 async def send(
-    client: httpx.AsyncClient, job: Job, settings: Settings, refused: str | None = None
+    client: httpx.AsyncClient, job: Job, settings: Settings, target: targets.Pinned | str
 ) -> Result:
     """One signed POST; never raises for anything the receiver or the network does."""
     body = json.dumps(job.payload, separators=(",", ":"), ensure_ascii=False).encode()
     if len(body) > settings.webhook_max_payload_bytes:
         return Result(job, None, None, f"payload of {len(body)} bytes is too large", permanent=True)
-    if refused is not None:
-        return Result(job, None, None, refused)
+    if isinstance(target, str):
+        return Result(job, None, None, target)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
@@ -195,7 +195,13 @@ async def send(
     try:
         # One deadline for the whole attempt: httpx's own time-outs are per operation.
         async with asyncio.timeout(settings.webhook_timeout_seconds):
-            async with client.stream("POST", job.url, content=body, headers=headers) as response:
+            async with client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers=headers | target.headers,
+                extensions=target.extensions,
+            ) as response:
                 status = response.status_code
                 snippet = b""
                 async for chunk in response.aiter_bytes():
@@ -327,9 +333,9 @@ async def deliver_due(database: Database, settings: Settings, client: httpx.Asyn
     jobs = await claim(database, settings)
     if not jobs:
         return 0
-    refusals = {url: await refusal(url, settings) for url in {job.url for job in jobs}}
+    resolved = {url: await resolve(url, settings) for url in {job.url for job in jobs}}
     results = await asyncio.gather(
-        *(send(client, job, settings, refusals[job.url]) for job in jobs)
+        *(send(client, job, settings, resolved[job.url]) for job in jobs)
     )
     await record(database, settings, results)
     return len(jobs)

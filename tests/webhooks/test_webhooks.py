@@ -578,3 +578,53 @@ async def test_expiry_emits_points_expired(
     assert message["event_type"] == "points.expired"
     assert message["payload"]["data"]["customer_id"] == "frank"
     assert message["payload"]["data"]["points"] == -12
+
+
+async def test_sends_go_to_the_address_that_was_checked(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    hook: Receiver,
+    deliver: Deliverer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ipaddress
+
+    from app.webhooks import targets
+
+    answers = {"hooks.example.test": "127.0.0.1", "rebound.example.test": "10.1.2.3"}
+
+    async def resolve(host: str, port: int) -> list[targets.IPAddress]:
+        return [ipaddress.ip_address(answers[host])]
+
+    monkeypatch.setattr(targets, "_resolve", resolve)
+    port = hook.url.split(":")[2].split("/")[0]
+    await subscribe(client, admin_headers, f"http://hooks.example.test:{port}/hook")
+    refused = await client.post(
+        "/v1/webhooks",
+        json={"url": "http://rebound.example.test/hook"},
+        headers=admin_headers,
+    )
+    assert refused.status_code == 422
+    assert "10.1.2.3" in refused.json()["detail"]
+
+    await post_event(client, admin_headers, purchase(amount="10"))
+    assert await deliver() == 1
+    [delivery] = hook.received
+    # Nothing could resolve the name but the check: the connection went to its answer.
+    assert delivery.status == 200
+    assert delivery.headers["host"] == f"hooks.example.test:{port}"
+
+
+def test_pinning_keeps_the_host_name_for_http_and_tls() -> None:
+    import ipaddress
+
+    from app.webhooks import targets
+
+    pinned = targets.pin(
+        "https://hooks.example.com:8443/in?x=1", ipaddress.ip_address("2001:db8::1")
+    )
+    assert pinned.url == "https://[2001:db8::1]:8443/in?x=1"
+    assert pinned.headers == {"host": "hooks.example.com:8443"}
+    assert pinned.extensions == {"sni_hostname": "hooks.example.com"}
+    literal = targets.pin("http://203.0.113.9/in", ipaddress.ip_address("203.0.113.9"))
+    assert (literal.url, literal.headers, literal.extensions) == ("http://203.0.113.9/in", {}, {})
