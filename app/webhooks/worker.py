@@ -321,10 +321,13 @@ async def _record_one(
 def make_client(settings: Settings) -> httpx.AsyncClient:
     # No redirects: a 3xx is a failed attempt, never a way to reach an unchecked host.
     # No environment proxies: the address check must be about the host actually reached.
+    # No kept-alive connections: requests go to pinned addresses, and a pool keyed by
+    # address could send one host's message over a TLS session opened for another name.
     return httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
         timeout=settings.webhook_timeout_seconds,
+        limits=httpx.Limits(max_keepalive_connections=0),
     )
 
 

@@ -40,8 +40,8 @@ def hook() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with worker.make_client(settings) as client:
         yield client
 
 
