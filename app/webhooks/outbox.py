@@ -102,6 +102,9 @@ async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) ->
         )
         for target in targets
     )
+    # Written now, so that a savepoint rolled back (a refused event in a batch, a dry
+    # run) takes the rows with it in the database rather than in the session's memory.
+    await session.flush()
     return message_id
 
 

@@ -628,3 +628,34 @@ def test_pinning_keeps_the_host_name_for_http_and_tls() -> None:
     assert pinned.extensions == {"sni_hostname": "hooks.example.com"}
     literal = targets.pin("http://203.0.113.9/in", ipaddress.ip_address("203.0.113.9"))
     assert (literal.url, literal.headers, literal.extensions) == ("http://203.0.113.9/in", {}, {})
+
+
+async def test_a_refused_event_in_a_batch_emits_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], hook: Receiver
+) -> None:
+    created = await subscribe(client, admin_headers, hook.url)
+    kept = purchase(amount="10", order_id="ord-batch")
+    refused = purchase(amount="30", order_id="ord-batch")  # earns points, then fails
+    also_kept = purchase(amount="5")
+    response = await client.post(
+        "/v1/events/batch", json={"events": [kept, refused, also_kept]}, headers=admin_headers
+    )
+    assert response.status_code == 200, response.text
+    queued = await messages(client, admin_headers, created["id"])
+    assert sorted(m["payload"]["data"]["event_id"] for m in queued) == sorted(
+        [kept["id"], also_kept["id"]]
+    )
+
+
+async def test_a_dry_run_emits_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], hook: Receiver
+) -> None:
+    created = await subscribe(client, admin_headers, hook.url)
+    response = await client.post(
+        "/v1/events",
+        params={"dry_run": "true"},
+        json=event("feedback", survey="nps", score=0),
+        headers=admin_headers,
+    )
+    assert response.status_code == 200
+    assert await messages(client, admin_headers, created["id"]) == []
