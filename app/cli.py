@@ -2,11 +2,13 @@
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 
 from app.auth import service as auth_service
 from app.auth.scopes import Scope
@@ -18,6 +20,7 @@ from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
 from app.rules.demo import load_demo
+from app.webhooks import worker as webhook_worker
 
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -111,6 +114,33 @@ def demo(
             )
 
     asyncio.run(_demo())
+
+
+@cli.command()
+def worker(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics on this port; 0 for none.")
+    ] = 0,
+) -> None:
+    """Deliver webhooks until interrupted. Run several on PostgreSQL; one is enough on SQLite."""
+    settings = get_settings()
+    configure_logging(settings)
+    if metrics_port:
+        start_http_server(metrics_port)
+
+    async def _work() -> None:
+        database = Database.from_settings(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Finish the batch in flight, then stop: leases are released by recording it.
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await webhook_worker.run(database, settings, stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(_work())
 
 
 def _parse_scopes(value: str) -> list[Scope]:

@@ -1,5 +1,6 @@
 """Settings, read from the environment with the ``REINFORCE_`` prefix."""
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
@@ -51,6 +52,31 @@ class Settings(BaseSettings):
     expiry_interval_seconds: int = Field(
         default=0, ge=0, description="Run point expiry in-process this often; 0 turns it off."
     )
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Delays before each retry after the first, immediate attempt "
+        "(comma-separated seconds); a message fails after the last one.",
+    )
+    webhook_timeout_seconds: float = Field(default=15, gt=0, le=120)
+    webhook_secret_rotation_grace_seconds: int = Field(
+        default=86_400, ge=0, description="How long the old secret keeps signing after a rotation."
+    )
+    webhook_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_max_response_bytes: int = Field(default=4 * 1024, ge=0)
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs that webhook URLs may resolve to even though "
+        "they are not public (e.g. 127.0.0.0/8 for local testing).",
+    )
+    webhook_worker_in_process: bool = Field(
+        default=False, description="Run webhook delivery inside `reinforce serve`."
+    )
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_batch_size: int = Field(default=50, ge=1, le=1000)
+    webhook_lease_seconds: int = Field(default=120, ge=10)
+    webhook_retention_days: int = Field(
+        default=30, ge=1, description="Delivered and failed messages are deleted after this."
+    )
     log_level: str = "INFO"
     log_json: bool = True
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -61,6 +87,27 @@ class Settings(BaseSettings):
         # A comma-separated list is what people type into an environment variable.
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds", "webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _non_negative_delays(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("delays must not be negative")
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
         return value
 
     @field_validator("log_level")
@@ -80,6 +127,16 @@ class Settings(BaseSettings):
         if not secret.startswith("rk_") or len(secret) < 24:
             raise ValueError("must start with 'rk_' and be at least 24 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> "Settings":
+        # A lease shorter than a send would let a second worker send the message again.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds * 2:
+            raise ValueError(
+                "REINFORCE_WEBHOOK_LEASE_SECONDS must exceed twice "
+                "REINFORCE_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

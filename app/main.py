@@ -26,6 +26,8 @@ from app.ledger import jobs as ledger_jobs
 from app.ledger.router import router as ledger_router
 from app.migrations import head_revision
 from app.rules.router import router as rules_router
+from app.webhooks import worker as webhook_worker
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Positive reinforcement for e-commerce: shops post customer behaviour events, a rules
@@ -73,6 +75,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     ledger_jobs.run_periodically(database, settings.expiry_interval_seconds)
                 )
             )
+        if settings.webhook_worker_in_process:
+            background.append(asyncio.create_task(webhook_worker.run(database, settings)))
         yield
     finally:
         for task in background:
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(ledger_router)
     app.include_router(rules_router)
+    app.include_router(webhooks_router)
 
     if settings.cors_origins:
         app.add_middleware(

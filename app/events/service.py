@@ -23,6 +23,7 @@ from app.events.schemas import (
     AnyEvent,
     EffectOut,
     EventResult,
+    FeedbackEvent,
     PurchaseEvent,
     ReferralEvent,
     RefundEvent,
@@ -35,6 +36,7 @@ from app.models.base import utcnow
 from app.rules import service as rules
 from app.rules.engine import Effect, Outcome, evaluate
 from app.rules.facts import CustomerFacts, EventFacts
+from app.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -322,11 +324,14 @@ async def _apply(
                 )
                 credited += effect.points
         elif effect.action == "award_badge" and effect.badge:
-            await customers.award_badge(
+            if await customers.award_badge(
                 session, customer, effect.badge, event_id=event.id, rule_id=effect.rule_id
-            )
+            ):
+                await outbox.badge_awarded(session, customer.id, event.id, effect)
         elif effect.action == "set_tier" and effect.tier:
-            customers.set_tier(customer, effect.tier)
+            previous_tier = customer.tier
+            if customers.set_tier(customer, effect.tier):
+                await outbox.tier_changed(session, customer.id, event.id, effect, previous_tier)
         elif effect.action == "grant_perk" and effect.perk:
             await customers.grant_perk(
                 session,
@@ -336,7 +341,9 @@ async def _apply(
                 event_id=event.id,
                 rule_id=effect.rule_id,
             )
-        # notify is recorded as an effect in the stored response.
+            await outbox.perk_granted(session, customer.id, event.id, effect)
+        elif effect.action == "notify":
+            await outbox.notification_requested(session, customer.id, event.id, effect)
     return credited
 
 
@@ -383,6 +390,14 @@ async def ingest(
         effects.append(await _refund(session, customer, event, policy))
     elif isinstance(event, ReferralEvent):
         await _record_referral(session, customer, event)
+    elif isinstance(event, FeedbackEvent):
+        await outbox.feedback_received(
+            session,
+            customer_id=customer.id,
+            event_id=event.id,
+            survey=event.data.survey,
+            score=event.data.score,
+        )
 
     balance = await ledger.balance(session, customer)
     result = EventResult(

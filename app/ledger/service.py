@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Unprocessable
 from app.models import Customer, EntryKind, LedgerEntry, PointLot
 from app.models.base import utcnow
+from app.webhooks import outbox
 
 
 class InsufficientPoints(Unprocessable):
@@ -110,6 +111,16 @@ async def _entry(
     session.add(entry)
     _count(customer, kind, points)
     await session.flush()
+    await outbox.points_moved(
+        session,
+        kind=kind.value,
+        customer_id=customer.id,
+        entry_id=entry.id,
+        points=points,
+        event_id=event_id,
+        rule_id=rule_id,
+        reference=reference,
+    )
     return entry
 
 

@@ -13,6 +13,12 @@ from app.models.rule import (
     RulesetVersion,
     RuleVersion,
 )
+from app.models.webhook import (
+    MessageStatus,
+    WebhookAttempt,
+    WebhookMessage,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
@@ -24,6 +30,7 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "LedgerEntry",
+    "MessageStatus",
     "Order",
     "PointLot",
     "Referral",
@@ -33,4 +40,7 @@ __all__ = [
     "RuleVersion",
     "RulesetHead",
     "RulesetVersion",
+    "WebhookAttempt",
+    "WebhookMessage",
+    "WebhookSubscription",
 ]

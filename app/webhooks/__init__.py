@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, a transactional outbox, and signed, retried delivery."""

@@ -1,0 +1,203 @@
+"""The outbox: what happened, written in the transaction that made it happen.
+
+Services call ``emit`` (or one of the small helpers below) with the session they are
+already writing with, so a message exists exactly when the change it describes commits.
+Fan-out happens here, at emit time: one row per enabled subscription that wants the type.
+A type nobody subscribes to writes nothing, so nothing piles up waiting for a reader;
+a subscription only receives messages emitted after it was created.
+"""
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import MessageStatus, WebhookMessage, WebhookSubscription
+from app.models.base import utcnow
+from app.rules.engine import Effect
+
+
+class EventType(StrEnum):
+    points_earned = "points.earned"
+    points_redeemed = "points.redeemed"
+    points_reversed = "points.reversed"
+    points_expired = "points.expired"
+    points_adjusted = "points.adjusted"
+    tier_changed = "tier.changed"
+    badge_awarded = "badge.awarded"
+    perk_granted = "perk.granted"
+    notification_requested = "notification.requested"
+    feedback_detractor = "feedback.detractor"
+
+
+# Ledger entry kinds (app.models.EntryKind values) and the message each one emits.
+POINTS_EVENTS = {
+    "earn": EventType.points_earned,
+    "redeem": EventType.points_redeemed,
+    "reverse": EventType.points_reversed,
+    "expire": EventType.points_expired,
+    "adjust": EventType.points_adjusted,
+}
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+_CACHE = "reinforce.webhook_subscriptions"
+
+
+async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[str]]]:
+    """The enabled subscriptions, read once per transaction.
+
+    An event can write several messages (and a batch many events); one read per
+    transaction keeps the outbox from adding a query per ledger entry.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        subscriptions: list[tuple[uuid.UUID, list[str]]] = cached[1]
+        return subscriptions
+    rows = (
+        await session.execute(
+            select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+                WebhookSubscription.enabled.is_(True)
+            )
+        )
+    ).all()
+    subscriptions = [(row.id, list(row.event_types)) for row in rows]
+    session.info[_CACHE] = (transaction, subscriptions)
+    return subscriptions
+
+
+async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
+    """Queue ``{type, timestamp, data}`` for every subscription that wants ``type_``.
+
+    Answers the message id (the ``webhook-id``), or None when nobody subscribes. Never
+    commits: the caller's transaction decides whether the message exists.
+    """
+    subscriptions = await _subscriptions(session)
+    targets = [id_ for id_, types in subscriptions if not types or type_.value in types]
+    if not targets:
+        return None
+    now = utcnow()
+    message_id = new_message_id()
+    payload = {
+        "type": type_.value,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
+    session.add_all(
+        WebhookMessage(
+            message_id=message_id,
+            subscription_id=target,
+            event_type=type_.value,
+            payload=payload,
+            status=MessageStatus.pending.value,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for target in targets
+    )
+    # Written now, so that a savepoint rolled back (a refused event in a batch, a dry
+    # run) takes the rows with it in the database rather than in the session's memory.
+    await session.flush()
+    return message_id
+
+
+async def points_moved(
+    session: AsyncSession,
+    *,
+    kind: str,
+    customer_id: str,
+    entry_id: int,
+    points: int,
+    event_id: str | None,
+    rule_id: str | None,
+    reference: str | None,
+) -> None:
+    await emit(
+        session,
+        POINTS_EVENTS[kind],
+        {
+            "customer_id": customer_id,
+            "entry_id": entry_id,
+            "points": points,
+            "event_id": event_id,
+            "rule_id": rule_id,
+            "reference": reference,
+        },
+    )
+
+
+def is_detractor(survey: str, score: int) -> bool:
+    """NPS 0-6, or CSAT 1-2."""
+    return (survey == "nps" and score <= 6) or (survey == "csat" and score <= 2)
+
+
+async def feedback_received(
+    session: AsyncSession, *, customer_id: str, event_id: str, survey: str, score: int
+) -> None:
+    """Emit ``feedback.detractor`` for a negative answer, whatever the rules say."""
+    if is_detractor(survey, score):
+        await emit(
+            session,
+            EventType.feedback_detractor,
+            {"customer_id": customer_id, "event_id": event_id, "survey": survey, "score": score},
+        )
+
+
+def _effect_ids(customer_id: str, event_id: str, effect: Effect) -> dict[str, Any]:
+    return {"customer_id": customer_id, "event_id": event_id, "rule_id": effect.rule_id}
+
+
+async def badge_awarded(
+    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
+) -> None:
+    await emit(
+        session,
+        EventType.badge_awarded,
+        {**_effect_ids(customer_id, event_id, effect), "badge": effect.badge},
+    )
+
+
+async def tier_changed(
+    session: AsyncSession, customer_id: str, event_id: str, effect: Effect, previous: str | None
+) -> None:
+    await emit(
+        session,
+        EventType.tier_changed,
+        {**_effect_ids(customer_id, event_id, effect), "tier": effect.tier, "previous": previous},
+    )
+
+
+async def perk_granted(
+    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
+) -> None:
+    expires_at = effect.perk_expires_at
+    await emit(
+        session,
+        EventType.perk_granted,
+        {
+            **_effect_ids(customer_id, event_id, effect),
+            "perk": effect.perk,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+
+
+async def notification_requested(
+    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
+) -> None:
+    await emit(
+        session,
+        EventType.notification_requested,
+        {
+            **_effect_ids(customer_id, event_id, effect),
+            "notification": effect.notification,
+            "template": effect.template,
+        },
+    )
