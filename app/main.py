@@ -61,9 +61,10 @@ async def _ensure_bootstrap_key(settings: Settings, database: Database) -> None:
         )
 
 
-def _declare_limits(schema: dict[str, Any]) -> None:
-    """Every authenticated operation can be rate limited (429), every one with a body can
-    get a 413: declared here once, so that no route (today's or tomorrow's) forgets."""
+def _declare_common_problems(schema: dict[str, Any]) -> None:
+    """Problems any route of a kind can answer, declared here once so that no route
+    (today's or tomorrow's) forgets: 429 for every authenticated operation; for every
+    one with a body, 413 (too large) and 400 (not decodable as JSON text at all)."""
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
@@ -71,6 +72,7 @@ def _declare_limits(schema: dict[str, Any]) -> None:
                 responses.setdefault("429", problem_responses(429)[429])
             if "requestBody" in operation:
                 responses.setdefault("413", problem_responses(413)[413])
+                responses.setdefault("400", problem_responses(400)[400])
 
 
 @asynccontextmanager
@@ -150,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 routes=app.routes,
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-            _declare_limits(schema)
+            _declare_common_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
