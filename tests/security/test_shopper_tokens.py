@@ -270,6 +270,16 @@ async def test_hs256_publishes_no_key(client: httpx.AsyncClient) -> None:
     assert response.json() == {"keys": []}
 
 
+def test_production_with_a_key_pair_needs_no_shared_secret() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        token_algorithm="RS256",
+        token_private_key=RSA_PEM,
+    )
+    assert TokenCodec(settings).public_jwk is not None
+
+
 def test_private_key_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "token.pem"
     path.write_text(ED25519_PEM)
@@ -292,6 +302,8 @@ def test_private_key_from_a_file(tmp_path: Path) -> None:
         ({"token_algorithm": "EdDSA", "token_private_key_file": "/nonexistent.pem"}, "read"),
         ({"token_algorithm": "none"}, "token_algorithm"),
         ({"token_ttl_seconds": 3601}, "token_ttl_seconds"),
+        ({"rate_limit": "lots"}, "rate limit like"),
+        ({"shopper_rate_limit": "5/fortnight"}, "rate limit like"),
     ],
 )
 def test_token_settings_are_checked_at_start_up(values: dict[str, object], message: str) -> None:
