@@ -134,3 +134,31 @@ async def test_revoked_key_stops_working_at_once(
     assert (await client.delete(f"/v1/api-keys/{key_id}", headers=admin_headers)).status_code == 204
     response = await client.get("/v1/customers/alice", headers=bearer(secret))
     assert response.status_code == 401
+
+
+async def test_text_no_database_can_store_is_422(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL; a lone surrogate is not Unicode. Both
+    # arrive only as \u escapes, and are refused before anything is stored.
+    headers = {**admin_headers, "Content-Type": "application/json"}
+    for raw, pointer in [
+        (b'{"name": "a\\u0000b", "scopes": ["admin"]}', "/name"),
+        (b'{"name": "ok", "scopes": ["admin"], "x": {"k\\ud800": 1}}', "/x/k\\ud800"),
+    ]:
+        response = await client.post("/v1/api-keys", content=raw, headers=headers)
+        assert response.status_code == 422, raw
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["errors"] == [
+            {
+                "pointer": pointer,
+                "location": "body",
+                "detail": "text must be Unicode without NUL characters or unpaired surrogates",
+            }
+        ]
+    # An escaped backslash is ordinary text, and a paired surrogate is an ordinary
+    # character: both are kept as sent.
+    fine = b'{"name": "C:\\\\u0000 \\ud83d\\ude00", "scopes": ["admin"]}'
+    created = await client.post("/v1/api-keys", content=fine, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "C:\\u0000 \U0001f600"
