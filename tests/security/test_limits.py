@@ -2,6 +2,7 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+from fastapi import FastAPI
 
 from app.auth.scopes import Scope
 from tests.conftest import KeyFactory, bearer, make_settings
@@ -162,3 +163,13 @@ async def test_text_no_database_can_store_is_422(
     created = await client.post("/v1/api-keys", content=fine, headers=headers)
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "C:\\u0000 \U0001f600"
+
+
+def test_limits_are_declared_in_the_openapi_document(app: FastAPI) -> None:
+    for path, item in app.openapi()["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            if operation.get("security"):
+                assert "429" in responses, f"{method} {path}"
+            if "requestBody" in operation:
+                assert {"400", "413", "422"} <= set(responses), f"{method} {path}"
