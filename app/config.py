@@ -3,8 +3,12 @@
 import ipaddress
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -17,6 +21,12 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class TokenAlgorithm(StrEnum):
+    HS256 = "HS256"
+    EdDSA = "EdDSA"
+    RS256 = "RS256"
 
 
 class Settings(BaseSettings):
@@ -35,6 +45,37 @@ class Settings(BaseSettings):
         default=None, description="When set, ensured at start-up as an admin API key."
     )
     token_secret: SecretStr = SecretStr(DEVELOPMENT_TOKEN_SECRET)
+    token_algorithm: TokenAlgorithm = Field(
+        default=TokenAlgorithm.HS256,
+        description="How shopper tokens are signed, and the only algorithm accepted back.",
+    )
+    token_private_key: SecretStr | None = Field(
+        default=None, description="PEM private key for EdDSA (Ed25519) or RS256."
+    )
+    token_private_key_file: Path | None = Field(
+        default=None, description="A file holding the PEM private key, instead of the key itself."
+    )
+    token_issuer: str = Field(default="reinforce", min_length=1)
+    token_audience: str = Field(default="reinforce-shopper", min_length=1)
+    token_ttl_seconds: int = Field(
+        default=900, ge=60, le=3600, description="Lifetime of a shopper token (at most 1 hour)."
+    )
+    shopper_redemptions: bool = Field(
+        default=False, description="Whether shoppers may spend their points themselves."
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests per API key, in `limits` notation; empty turns it off.",
+    )
+    shopper_rate_limit: str = Field(
+        default="120/minute",
+        description="Requests per shopper (shopper token), in `limits` notation; empty: off.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="redis://... to share rate limits across workers."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_body_bytes: int = Field(default=5_242_880, ge=1024)
     points_pending_days: int = Field(
         default=0,
         ge=0,
@@ -110,6 +151,42 @@ class Settings(BaseSettings):
             ipaddress.ip_network(network, strict=False)
         return value
 
+    @field_validator("rate_limit", "shopper_rate_limit")
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit like '600/minute': {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _token_key_matches_algorithm(self) -> "Settings":
+        if self.token_algorithm is TokenAlgorithm.HS256:
+            return self
+        # Checked at start-up, so that a bad key stops the service instead of every login.
+        from_setting = self.token_private_key is not None
+        from_file = self.token_private_key_file is not None
+        if from_setting == from_file:
+            raise ValueError(
+                f"REINFORCE_TOKEN_ALGORITHM={self.token_algorithm} needs exactly one of "
+                "REINFORCE_TOKEN_PRIVATE_KEY or REINFORCE_TOKEN_PRIVATE_KEY_FILE"
+            )
+        check_private_key(self.token_algorithm, self.private_key_pem())
+        return self
+
+    def private_key_pem(self) -> bytes:
+        if self.token_private_key is not None:
+            return self.token_private_key.get_secret_value().encode()
+        if self.token_private_key_file is not None:
+            try:
+                return self.token_private_key_file.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read REINFORCE_TOKEN_PRIVATE_KEY_FILE: {exc}") from exc
+        raise ValueError("no private key is configured")
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -144,7 +221,9 @@ class Settings(BaseSettings):
             return self
         problems = []
         secret = self.token_secret.get_secret_value()
-        if not secret or secret == DEVELOPMENT_TOKEN_SECRET:
+        if self.token_algorithm is not TokenAlgorithm.HS256:
+            pass  # signed with the private key, checked above; the secret is unused
+        elif not secret or secret == DEVELOPMENT_TOKEN_SECRET:
             problems.append("REINFORCE_TOKEN_SECRET must be set to a private value")
         elif len(secret) < 32:
             problems.append("REINFORCE_TOKEN_SECRET must be at least 32 characters")
@@ -157,6 +236,21 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def check_private_key(algorithm: TokenAlgorithm, pem: bytes) -> None:
+    """Refuse a PEM that is not a private key of the kind ``algorithm`` signs with."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"the token private key is not an unencrypted PEM key: {exc}") from exc
+    if algorithm is TokenAlgorithm.EdDSA and not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ValueError("REINFORCE_TOKEN_ALGORITHM=EdDSA needs an Ed25519 private key")
+    if algorithm is TokenAlgorithm.RS256:
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("REINFORCE_TOKEN_ALGORITHM=RS256 needs an RSA private key")
+        if key.key_size < 2048:
+            raise ValueError("the RSA token key must have at least 2048 bits")
 
 
 @lru_cache

@@ -275,7 +275,8 @@ _DESCRIPTIONS = {
     404: "The resource does not exist.",
     409: "The request conflicts with the current state.",
     413: "The request body is larger than allowed.",
-    422: "The request is well-formed but not valid.",
+    422: "The request is well-formed but not valid (`errors` says where), or refused by a "
+    "business rule.",
     429: "Too many requests; retry after the time in `Retry-After`.",
 }
 
@@ -284,10 +285,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the problems a route can answer."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        name = "ValidationProblem" if status == 422 else "Problem"
+        schema: dict[str, Any] = {"$ref": "#/components/schemas/Problem"}
+        if status == 422:
+            # Invalid input comes with `errors`; a business rule refusing valid input
+            # (insufficient points, an unknown cursor) is a plain problem.
+            schema = {"anyOf": [{"$ref": "#/components/schemas/ValidationProblem"}, schema]}
         responses[status] = {
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
     return responses
 

@@ -1,9 +1,38 @@
 """JSON logs on stdout, each line carrying the request id of the request it belongs to."""
 
+import logging
 import logging.config
+import re
 from typing import Any
 
 from app.config import Settings
+
+# API keys and JWTs (three base64url parts, the first two JSON objects: "eyJ...").
+_SECRETS = re.compile(r"rk_[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_FORMATTER = logging.Formatter()
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub("[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Scrub API keys and shopper tokens from every record before it is written.
+
+    Nothing logs the Authorization header on purpose; this catches the accidents: a key
+    pasted into a query string (uvicorn's access line), an exception message quoting one.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            # Formatters (the JSON one too) print exc_text as is when exc_info is gone.
+            record.exc_text = redact(record.exc_text or _FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        return True
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
@@ -24,7 +53,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": "asgi_correlation_id.CorrelationIdFilter", "default_value": "-"}
+            "request_id": {"()": "asgi_correlation_id.CorrelationIdFilter", "default_value": "-"},
+            "redact": {"()": "app.logging.RedactSecrets"},
         },
         "formatters": {"default": formatter},
         "handlers": {
@@ -32,7 +62,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": "default",
-                "filters": ["request_id"],
+                "filters": ["request_id", "redact"],
             }
         },
         "root": {"handlers": ["stdout"], "level": settings.log_level},

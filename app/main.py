@@ -16,16 +16,20 @@ from app import __version__
 from app.auth import service as auth_service
 from app.auth.router import router as api_keys_router
 from app.auth.scopes import Scope
+from app.auth.tokens import TokenCodec
 from app.config import Settings, get_settings
 from app.customers.router import router as customers_router
 from app.database import Database
-from app.errors import install_problem_handlers, problem_schemas
+from app.errors import install_problem_handlers, problem_responses, problem_schemas
 from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.router import router as ledger_router
+from app.middleware.body_limit import BodyLimitMiddleware
+from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.rules.router import router as rules_router
+from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
 
@@ -58,6 +62,20 @@ async def _ensure_bootstrap_key(settings: Settings, database: Database) -> None:
             name="bootstrap",
             scopes=[Scope.admin],
         )
+
+
+def _declare_common_problems(schema: dict[str, Any]) -> None:
+    """Problems any route of a kind can answer, declared here once so that no route
+    (today's or tomorrow's) forgets: 429 for every authenticated operation; for every
+    one with a body, 413 (too large) and 400 (not decodable as JSON text at all)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if operation.get("security"):
+                responses.setdefault("429", problem_responses(429)[429])
+            if "requestBody" in operation:
+                responses.setdefault("413", problem_responses(413)[413])
+                responses.setdefault("400", problem_responses(400)[400])
 
 
 @asynccontextmanager
@@ -94,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.tokens = TokenCodec(settings)
+    app.state.rate_limiter = RateLimiter(settings)
     install_problem_handlers(app)
 
     app.include_router(health_router)
@@ -103,14 +123,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(rules_router)
     app.include_router(webhooks_router)
+    app.include_router(shoppers_router)
 
+    # Innermost, so that a 413 still passes through CORS and gets a request id.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        per_path={"/v1/events/batch": settings.max_batch_body_bytes},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
     app.add_middleware(
         CorrelationIdMiddleware, header_name="X-Request-ID", validator=_valid_request_id
@@ -126,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 routes=app.routes,
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            _declare_common_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,7 +10,15 @@ from app.main import create_app
 from tests.conftest import KeyFactory, bearer, make_settings
 
 PROBLEM = "application/problem+json"
-PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/.well-known/jwks.json",  # public keys that verify shopper tokens
+}
 
 
 async def test_missing_key_is_401_problem(client: httpx.AsyncClient) -> None:

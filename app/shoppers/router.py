@@ -1,0 +1,131 @@
+"""Shopper tokens, and the /v1/me routes a shop's frontend calls with one.
+
+The /v1/me routes answer exactly what the /v1/customers routes answer for the token's
+customer: they call the same endpoint functions, so the two can never drift apart.
+"""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import RequireScope, ShopperId
+from app.auth.scopes import Scope
+from app.auth.tokens import TokenCodec
+from app.customers import router as customers_routes
+from app.customers import service as customers
+from app.customers.schemas import CustomerOut
+from app.database import ReadSession, Session
+from app.errors import Forbidden, problem_responses
+from app.idempotency import IdempotencyKeyHeader
+from app.ledger import router as ledger_routes
+from app.ledger.schemas import LedgerEntryOut, Movement, RedemptionIn
+from app.models.base import utcnow
+from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
+from app.shoppers.schemas import JsonWebKeySet, ShopperToken, TokenRequest
+
+router = APIRouter()
+
+
+class ShopperRedemptionsDisabled(Forbidden):
+    slug = "shopper-redemptions-disabled"
+
+
+@router.post(
+    "/v1/customers/{customer_id}/tokens",
+    tags=["shoppers"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ShopperToken,
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(RequireScope(Scope.customers_write))],
+)
+async def mint_token(
+    customer_id: Annotated[ExternalId, Path(description="The shop's customer id.")],
+    request: Request,
+    session: ReadSession,
+    body: TokenRequest | None = None,
+) -> ShopperToken:
+    """Mint a short-lived shopper token for one existing customer, for the shop's
+    frontend to call `/v1/me` with. Call it from your backend, after your own login."""
+    await customers.get(session, customer_id)
+    codec: TokenCodec = request.app.state.tokens
+    ttl = timedelta(seconds=body.ttl_seconds) if body and body.ttl_seconds else None
+    now = utcnow()
+    minted = codec.mint(customer_id, now, ttl)
+    return ShopperToken(
+        token=minted.token,
+        customer_id=customer_id,
+        expires_at=minted.expires_at,
+        expires_in=int((minted.expires_at - now.replace(microsecond=0)).total_seconds()),
+    )
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    tags=["shoppers"],
+    response_model=JsonWebKeySet,
+)
+async def jwks(request: Request) -> JsonWebKeySet:
+    """The public key that verifies shopper tokens (EdDSA or RS256), so a shop can check
+    a token itself. Empty when tokens are signed with a shared secret (HS256)."""
+    codec: TokenCodec = request.app.state.tokens
+    return JsonWebKeySet.model_validate(codec.jwks())
+
+
+@router.get(
+    "/v1/me",
+    tags=["me"],
+    response_model=CustomerOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_me(customer_id: ShopperId, session: ReadSession) -> CustomerOut:
+    """The shopper's own points, tier, badges and perks. Shopper token only."""
+    return await customers_routes.get_customer(customer_id=customer_id, session=session)
+
+
+@router.get(
+    "/v1/me/ledger",
+    tags=["me"],
+    response_model=Page[LedgerEntryOut],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_my_ledger(
+    customer_id: ShopperId,
+    session: ReadSession,
+    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> Page[LedgerEntryOut]:
+    """The shopper's own points movements, newest first. Shopper token only."""
+    return await ledger_routes.list_ledger(
+        customer_id=customer_id, session=session, cursor=cursor, limit=limit
+    )
+
+
+@router.post(
+    "/v1/me/redemptions",
+    tags=["me"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=Movement,
+    responses={
+        200: {"model": Movement, **ledger_routes.REPLAY_RESPONSE},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def redeem_mine(
+    customer_id: ShopperId,
+    body: RedemptionIn,
+    request: Request,
+    session: Session,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Movement | JSONResponse:
+    """Spend the shopper's own points, as `POST /v1/customers/{id}/redemptions` does.
+    Only when `REINFORCE_SHOPPER_REDEMPTIONS` is on; otherwise a 403."""
+    if not request.app.state.settings.shopper_redemptions:
+        raise ShopperRedemptionsDisabled(
+            "Shoppers may not redeem points themselves here; the shop's backend redeems "
+            "for them (REINFORCE_SHOPPER_REDEMPTIONS is off)."
+        )
+    return await ledger_routes.redeem(
+        customer_id=customer_id, body=body, session=session, idempotency_key=idempotency_key
+    )
