@@ -23,6 +23,11 @@ class Page(BaseModel, Generic[T]):
 
 MAX_PAGE_SIZE = 200
 
+# The largest values of INTEGER and BIGINT columns: a larger number in a path or cursor
+# would overflow the database driver instead of simply matching nothing.
+MAX_DB_INT = 2**31 - 1
+MAX_DB_BIGINT = 2**63 - 1
+
 
 def encode_cursor(position: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode().rstrip("=")
@@ -36,4 +41,4 @@ def decode_cursor(cursor: str) -> int | None:
         value = int(position)
     except (ValueError, UnicodeDecodeError):
         return None
-    return value if version == "v1" and value > 0 else None
+    return value if version == "v1" and 0 < value <= MAX_DB_BIGINT else None

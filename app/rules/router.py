@@ -25,6 +25,7 @@ from app.rules.schemas import (
     TierLadder,
     TiersOut,
 )
+from app.schemas import MAX_DB_INT
 
 router = APIRouter(
     prefix="/v1/rules",
@@ -86,7 +87,9 @@ async def put_tiers(ladder: TierLadder, session: Session) -> TiersOut:
 )
 async def get_ruleset_version(
     session: ReadSession,
-    version: Annotated[int, Path(ge=0, description="A ruleset version, as events record it.")],
+    version: Annotated[
+        int, Path(ge=0, le=MAX_DB_INT, description="A ruleset version, as events record it.")
+    ],
 ) -> RulesetVersionOut:
     """The rules (with their versions) and tier ladder that judged events of this version."""
     content = await service.version_content(session, version)
