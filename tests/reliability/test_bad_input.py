@@ -15,7 +15,7 @@ from tests.factories import purchase
 from tests.reliability.database import fingerprint
 from tests.server import running_server
 
-EXAMPLES = 2500
+EXAMPLES = 2000
 
 _huge = st.one_of(
     st.integers(min_value=10**18, max_value=10**400),

@@ -14,7 +14,7 @@ from tests.factories import event, purchase
 from tests.reliability.database import connect, ledger_invariant_violations
 from tests.server import Server, running_server
 
-CUSTOMERS = 25
+CUSTOMERS = 100  # spread out, so row locks on customers rarely queue
 EVENTS = 500
 KILL_AFTER = 100  # acknowledged events before the SIGKILL
 
