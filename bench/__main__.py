@@ -188,7 +188,9 @@ def on_postgres(results: dict[str, Any]) -> None:
     say("postgres: starting a throw-away server (.ci/postgres.sh)")
     with servers.postgres() as server_url:
         if server_url is None:
-            results["postgres"] = "skipped: no PostgreSQL found (set PGBIN or BENCH_POSTGRES_URL)"
+            results["postgres"] = (
+                "skipped: no PostgreSQL found or it did not start (see PGBIN, BENCH_POSTGRES_URL)"
+            )
             say(results["postgres"])
             return
         results["postgres"] = "ran"
@@ -211,15 +213,21 @@ def main() -> None:
     }
     say("rules: 50 rules in-process, reinforce vs rule-engine")
     results["rules"] = rules.run()
+    failed: BaseException | None = None
     try:
         on_sqlite(results)
         on_postgres(results)
+    except Exception as exc:  # the figures so far are still worth printing
+        failed = exc
+        results["error"] = repr(exc)
     finally:
         results["elapsed_s"] = round(time.perf_counter() - started, 1)
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
         shutil.rmtree(WORKDIR, ignore_errors=True)
     print(render(results))
+    if failed is not None:
+        raise SystemExit(f"bench failed: {failed!r}")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def postgres_bin() -> Path | None:
 
 @contextmanager
 def postgres() -> Iterator[str | None]:
-    """A PostgreSQL server URL, or None when there is none to use.
+    """A PostgreSQL server URL, or None when there is none to use (or it would not start).
 
     BENCH_POSTGRES_URL points at an existing server (the bench only creates and drops its
     own databases there); otherwise a throw-away server is started with .ci/postgres.sh, as
@@ -173,12 +173,14 @@ def postgres() -> Iterator[str | None]:
     try:
         started = subprocess.run(
             [script, "start", directory],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
             env={**os.environ, "PGBIN": str(pgbin)},
         )
-        yield started.stdout.strip()
+        if started.returncode != 0:
+            print(started.stderr, file=sys.stderr)
+        yield started.stdout.strip() if started.returncode == 0 else None
     finally:
         subprocess.run([script, "stop", directory], check=False, capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
