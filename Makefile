@@ -44,5 +44,12 @@ check: install
 	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/alembic check
 	rm -f var/check.db*
 
+# Throughput, latency, memory and read-side figures; see bench/README.md. Installs the
+# bench extra (load generator, rule-engine, psutil, py-spy) on first use.
+bench: install
+	$(BIN)/python -c 'import aiohttp, psutil, rule_engine' 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

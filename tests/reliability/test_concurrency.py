@@ -29,16 +29,27 @@ def _client(server: Server) -> httpx.AsyncClient:
 async def test_parallel_posts_of_one_event_process_it_once(server: Server) -> None:
     body = purchase(customer="racer", amount="42")
     async with _client(server) as client:
-        responses = await asyncio.gather(*(client.post("/v1/events", json=body) for _ in range(50)))
+        responses = await asyncio.gather(
+            *(client.post("/v1/events", json=body) for _ in range(100))
+        )
         statuses = sorted(r.status_code for r in responses)
-        assert statuses == [200] * 49 + [201]
+        assert statuses == [200] * 99 + [201]
+        # One body, byte for byte: the first answer is stored and replayed to the others.
         assert len({r.content for r in responses}) == 1
+        replayed = [r for r in responses if r.status_code == 200]
+        assert all(r.headers.get("Idempotent-Replayed") == "true" for r in replayed)
         ledger = (await client.get("/v1/customers/racer/ledger")).json()["items"]
-        assert [(e["kind"], e["points"]) for e in ledger] == [("earn", 42)]
+        assert [(e["kind"], e["points"], e["event_id"]) for e in ledger] == [
+            ("earn", 42, body["id"])
+        ]
+        customer = (await client.get("/v1/customers/racer")).json()
+        assert customer["aggregates"]["purchase_count"] == 1
+        assert customer["points"]["lifetime_earned"] == 42
 
 
 async def test_parallel_redemptions_never_overdraw(server: Server) -> None:
     async with _client(server) as client:
+        # With the default rules 100 EUR earn 100 points: ten redemptions of 10.
         earned = await client.post("/v1/events", json=purchase(customer="spender", amount="100"))
         assert earned.status_code == 201
         responses = await asyncio.gather(
@@ -60,3 +71,5 @@ async def test_parallel_redemptions_never_overdraw(server: Server) -> None:
         customer = (await client.get("/v1/customers/spender")).json()
         assert customer["points"]["available"] == 0
         assert customer["points"]["redeemed"] == 100
+        ledger = (await client.get("/v1/customers/spender/ledger")).json()["items"]
+        assert sorted(e["points"] for e in ledger) == [-10] * 10 + [100]

@@ -1,0 +1,1 @@
+"""`make bench`: reinforce's own measurements of speed and memory (see bench/README.md)."""
