@@ -1,6 +1,5 @@
 """Rules: the starter ruleset, and in-process evaluation of 50 rules against rule-engine."""
 
-import importlib
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,49 +8,33 @@ from typing import Any
 import httpx
 import rule_engine
 
-from app.rules import service as rules_service
 from app.rules.engine import compile_ruleset, evaluate
 from app.rules.facts import CustomerFacts, EventFacts
 from app.rules.schemas import RuleDocument
-
-STARTER_MODULE = "app.rules.starter"
+from app.rules.starter import starter_rules as load_starter_rules
+from app.rules.starter import starter_tiers
 
 
 def starter_rules() -> tuple[str, list[dict[str, Any]]]:
-    """The starter rules when ``app.rules.starter`` exists, else the built-in default.
-
-    Answers a label saying which, and the rule documents (as JSON) to store. The default
-    ruleset is built into the service, so it needs nothing stored.
-    """
-    try:
-        module = importlib.import_module(STARTER_MODULE)
-    except ModuleNotFoundError:
-        count = len(rules_service.DEFAULT_RULESET)
-        return f"default ruleset ({count} rule; {STARTER_MODULE} not present)", []
-    for name in ("STARTER_RULES", "RULES", "starter_rules", "rules"):
-        found = getattr(module, name, None)
-        if found is None:
-            continue
-        documents = found() if callable(found) else found
-        if isinstance(documents, dict):
-            documents = list(documents.values())
-        as_json = [
-            d.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if isinstance(d, RuleDocument)
-            else d
-            for d in documents
-        ]
-        return f"starter rules ({len(as_json)} rules from {STARTER_MODULE})", as_json
-    return f"default ruleset ({STARTER_MODULE} has no rule list the bench knows)", []
+    """The starter programme's rules as ``POST /v1/rules`` bodies, and a label for the table."""
+    documents = [
+        {"id": rule_id, **document.model_dump(mode="json", by_alias=True, exclude_none=True)}
+        for rule_id, document in load_starter_rules()
+    ]
+    return f"starter rules ({len(documents)} rules and tiers, app.rules.starter)", documents
 
 
 def install_starter_rules(url: str, headers: dict[str, str]) -> str:
-    """Store the starter rules through the API (``POST /v1/rules``); answer what runs."""
+    """Store the starter rules and tier ladder through the API; answer what runs."""
     label, documents = starter_rules()
     for document in documents:
         response = httpx.post(f"{url}/v1/rules", json=document, headers=headers, timeout=30)
         if not response.is_success:
-            return f"default ruleset (storing starter rules failed: {response.status_code})"
+            raise RuntimeError(f"storing rule {document['id']} failed: {response.text}")
+    tiers = starter_tiers().model_dump(mode="json")
+    response = httpx.put(f"{url}/v1/rules/tiers", json=tiers, headers=headers, timeout=30)
+    if not response.is_success:
+        raise RuntimeError(f"storing the tier ladder failed: {response.text}")
     return label
 
 
