@@ -1,7 +1,10 @@
 """Liveness, readiness and Prometheus metrics."""
 
+import os
+
 from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -72,4 +75,10 @@ async def readyz(request: Request, database: DatabaseDep, response: Response) ->
 )
 async def prometheus_metrics() -> Response:
     """Prometheus metrics. Scrape with an API key holding `metrics:read`."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several uvicorn workers: each writes its samples to the shared directory, and
+        # whichever worker is scraped aggregates them all.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
