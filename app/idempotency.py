@@ -6,10 +6,12 @@ work: if the work fails, the claim rolls back with it and the key can be retried
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,3 +84,26 @@ async def remember(
         .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
         .values(status_code=status_code, response=body.model_dump(mode="json"))
     )
+
+
+Result = TypeVar("Result", bound=BaseModel)
+
+
+async def run_once(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str | None,
+    request: BaseModel,
+    work: Callable[[], Awaitable[Result]],
+) -> Result | JSONResponse:
+    """Do ``work`` once per ``(scope, key)``: a repeat replays its answer with 200 and
+    ``Idempotent-Replayed: true``. Without a key, the work simply runs."""
+    if key is None:
+        return await work()
+    replay = await claim(session, scope, key, request_hash(request))
+    if replay is not None:
+        return JSONResponse(replay.body, status_code=200, headers={"Idempotent-Replayed": "true"})
+    result = await work()
+    await remember(session, scope, key, 201, result)
+    return result

@@ -9,7 +9,7 @@ from app.auth.scopes import Scope
 from app.customers import service as customers
 from app.database import ReadSession, Session
 from app.errors import Unprocessable, problem_responses
-from app.idempotency import IdempotencyKeyHeader, claim, remember, request_hash
+from app.idempotency import IdempotencyKeyHeader, run_once
 from app.ledger import service
 from app.ledger.schemas import (
     AdjustmentIn,
@@ -27,7 +27,6 @@ from app.schemas import MAX_PAGE_SIZE, ExternalId, Page, decode_cursor, encode_c
 router = APIRouter(tags=["ledger"])
 
 CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
-REPLAYED = {"Idempotent-Replayed": "true"}
 REPLAY_RESPONSE = {
     "description": "A repeat of an earlier request with the same `Idempotency-Key`: "
     "the first answer, replayed, with `Idempotent-Replayed: true`."
@@ -99,24 +98,26 @@ async def redeem(
     """Spend points, earliest-expiring first. Never goes below zero, however many
     redemptions race: too few points is a 422 `insufficient-points` that says how many
     are missing, and nothing is written."""
-    scope = f"redemption:{customer_id}"
-    if idempotency_key is not None:
-        replay = await claim(session, scope, idempotency_key, request_hash(body))
-        if replay is not None:
-            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
-    customer = await customers.lock(session, customer_id)
-    entry = await service.debit(
+
+    async def work() -> Movement:
+        customer = await customers.lock(session, customer_id)
+        entry = await service.debit(
+            session,
+            customer,
+            body.points,
+            kind=EntryKind.redeem,
+            reason=body.reason,
+            reference=body.reference,
+        )
+        return await _movement(session, customer, entry)
+
+    return await run_once(
         session,
-        customer,
-        body.points,
-        kind=EntryKind.redeem,
-        reason=body.reason,
-        reference=body.reference,
+        scope=f"redemption:{customer_id}",
+        key=idempotency_key,
+        request=body,
+        work=work,
     )
-    movement = await _movement(session, customer, entry)
-    if idempotency_key is not None:
-        await remember(session, scope, idempotency_key, 201, movement)
-    return movement
 
 
 @router.post(
@@ -138,23 +139,25 @@ async def adjust(
 ) -> Movement | JSONResponse:
     """Correct a balance by hand. The reason is required and kept on the ledger entry.
     A debit cannot take the balance below zero."""
-    scope = f"adjustment:{customer_id}"
-    if idempotency_key is not None:
-        replay = await claim(session, scope, idempotency_key, request_hash(body))
-        if replay is not None:
-            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
-    customer = await customers.lock(session, customer_id)
-    entry = await service.adjust(
+
+    async def work() -> Movement:
+        customer = await customers.lock(session, customer_id)
+        entry = await service.adjust(
+            session,
+            customer,
+            body.points,
+            reason=body.reason,
+            validity_days=request.app.state.settings.points_validity_days,
+        )
+        return await _movement(session, customer, entry)
+
+    return await run_once(
         session,
-        customer,
-        body.points,
-        reason=body.reason,
-        validity_days=request.app.state.settings.points_validity_days,
+        scope=f"adjustment:{customer_id}",
+        key=idempotency_key,
+        request=body,
+        work=work,
     )
-    movement = await _movement(session, customer, entry)
-    if idempotency_key is not None:
-        await remember(session, scope, idempotency_key, 201, movement)
-    return movement
 
 
 @router.post(
@@ -174,23 +177,19 @@ async def bulk_award(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BulkAwardOut | JSONResponse:
     """Give points to up to 1,000 customers at once (created if new), all or nothing."""
-    scope = "bulk-award"
-    if idempotency_key is not None:
-        replay = await claim(session, scope, idempotency_key, request_hash(body))
-        if replay is not None:
-            return JSONResponse(replay.body, status_code=200, headers=REPLAYED)
-    validity_days = request.app.state.settings.points_validity_days
-    entries: dict[str, int] = {}
-    # A fixed lock order keeps two overlapping bulk awards from deadlocking.
-    for award in sorted(body.awards, key=lambda a: a.customer_id):
-        customer = await customers.lock_or_create(session, award.customer_id, utcnow())
-        entry = await service.adjust(
-            session, customer, award.points, reason=body.reason, validity_days=validity_days
+
+    async def work() -> BulkAwardOut:
+        validity_days = request.app.state.settings.points_validity_days
+        entries: dict[str, int] = {}
+        # A fixed lock order keeps two overlapping bulk awards from deadlocking.
+        for award in sorted(body.awards, key=lambda a: a.customer_id):
+            customer = await customers.lock_or_create(session, award.customer_id, utcnow())
+            entry = await service.adjust(
+                session, customer, award.points, reason=body.reason, validity_days=validity_days
+            )
+            entries[customer.id] = entry.id
+        return BulkAwardOut(
+            count=len(entries), points=sum(a.points for a in body.awards), entries=entries
         )
-        entries[customer.id] = entry.id
-    result = BulkAwardOut(
-        count=len(entries), points=sum(a.points for a in body.awards), entries=entries
-    )
-    if idempotency_key is not None:
-        await remember(session, scope, idempotency_key, 201, result)
-    return result
+
+    return await run_once(session, scope="bulk-award", key=idempotency_key, request=body, work=work)
