@@ -24,6 +24,7 @@ from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.router import router as ledger_router
+from app.metrics.router import router as metrics_router
 from app.migrations import head_revision
 from app.rules.router import router as rules_router
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(ledger_router)
     app.include_router(rules_router)
+    app.include_router(metrics_router)
 
     if settings.cors_origins:
         app.add_middleware(
