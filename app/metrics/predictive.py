@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.metrics.periods import Period, period_start
-from app.models import Customer, Event
+from app.models import CltvFit, CltvPrediction, Customer, Event
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,30 @@ async def customer_rows(
         )
         for r in (await session.execute(statement)).all()
     ]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    p_alive: float
+    expected_transactions: float
+    predicted_clv: float | None
+    fit: CltvFit
+
+
+async def latest_prediction(session: AsyncSession, customer_id: str) -> Prediction | None:
+    """The customer's predictions from the most recent fit; None without one, or when that
+    fit did not include them (no purchase before its window's end)."""
+    fit = await session.scalar(
+        select(CltvFit).order_by(CltvFit.fitted_at.desc(), CltvFit.id.desc()).limit(1)
+    )
+    if fit is None:
+        return None
+    row = await session.get(CltvPrediction, (fit.id, customer_id))
+    if row is None:
+        return None
+    return Prediction(
+        p_alive=row.p_alive,
+        expected_transactions=row.expected_transactions,
+        predicted_clv=row.predicted_clv,
+        fit=fit,
+    )

@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.metrics.predictive import CustomerRow, customer_rows
+from app.models import CltvFit, CltvPrediction
 from tests.api.test_metrics import Headers, at, ingest
 from tests.factories import purchase
 
@@ -37,3 +38,44 @@ async def test_customer_rows_group_a_days_purchases_into_one_transaction(
     ]
     # Only customers whose first purchase is on or after the cohort start.
     assert cohort == [CustomerRow("bob", date(2026, 1, 8), date(2026, 1, 8), 1, 0.0)]
+
+
+async def test_customer_profile_carries_the_latest_fits_prediction(
+    app: FastAPI, client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    await ingest(client, admin_headers, at(purchase("alice"), "2026-01-05"))
+    response = await client.get("/v1/customers/alice", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["prediction"] is None  # no fit yet
+
+    async with app.state.database.sessionmaker() as session, session.begin():
+        for index, (fitted_at, clv) in enumerate([(1, 12.5), (2, 30.25)]):
+            fit = CltvFit(
+                key=f"fit-{index}",
+                window_from=None,
+                window_to=datetime(2026, 1, 31, tzinfo=UTC),
+                time_unit="week",
+                fitted_at=datetime(2026, 2, fitted_at, tzinfo=UTC),
+                horizon=52.0,
+                discount_rate=0.01,
+                params={},
+                summary={},
+            )
+            session.add(fit)
+            await session.flush()
+            session.add(
+                CltvPrediction(
+                    fit_id=fit.id,
+                    customer_id="alice",
+                    p_alive=0.5,
+                    expected_transactions=1.25,
+                    predicted_clv=clv,
+                )
+            )
+    response = await client.get("/v1/customers/alice", headers=admin_headers)
+    prediction = response.json()["prediction"]
+    # The latest fit wins.
+    assert prediction["predicted_clv"] == 30.25
+    assert prediction["p_alive"] == 0.5
+    assert prediction["fitted_at"] == "2026-02-02T00:00:00Z"
+    assert (prediction["time_unit"], prediction["horizon"]) == ("week", 52.0)
