@@ -11,6 +11,7 @@ from app.database import DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.metrics import docs, service
 from app.metrics.periods import Period, Window, resolve, split
+from app.metrics.predictive import MAX_TOP, PredictiveRequest, predictive
 from app.metrics.schemas import MetricOut, SummaryOut
 from app.metrics.service import By, Grouped, HistoricalParams, UnsupportedBreakdown
 from app.models.base import utcnow
@@ -159,6 +160,22 @@ async def get_metric(
     period: Annotated[
         Literal["week", "month"], Query(description="cohorts: the cohort period.")
     ] = "month",
+    time_unit: Annotated[
+        Literal["day", "week"], Query(description="cltv predictive: the model's time unit.")
+    ] = "week",
+    horizon_months: Annotated[
+        int, Query(ge=0, le=120, description="cltv predictive: months of future purchases.")
+    ] = 12,
+    discount_rate: Annotated[
+        float,
+        Query(ge=0, le=1, description="cltv predictive: annual discount rate (0.10 is 10%)."),
+    ] = 0.10,
+    top: Annotated[
+        int, Query(ge=0, le=MAX_TOP, description="cltv predictive: top customers to list.")
+    ] = 10,
+    refresh: Annotated[
+        bool, Query(description="cltv predictive: refit even when a cached fit exists.")
+    ] = False,
 ) -> dict[str, Any]:
     window = resolve(start, end, utcnow())
     if interval is not None and by is not None:
@@ -176,6 +193,31 @@ async def get_metric(
         result = await service.cohorts(session, window, Period(period))
         return _flatten(name.value, window, result)
 
+    if name is MetricName.cltv and method == "predictive":
+        if interval is not None or by is not None:
+            raise UnsupportedBreakdown(
+                "Predictive `cltv` is one fit over all customers; it takes neither "
+                "`interval` nor `by`.",
+                extra={"metric": name.value},
+            )
+        request = PredictiveRequest(
+            cohort_start=window.start if start is not None else None,
+            end=window.end,
+            time_unit=time_unit,
+            horizon_months=horizon_months,
+            annual_discount_rate=discount_rate,
+            margin=margin,
+            top=top,
+            refresh=refresh,
+        )
+        answer = await predictive(session, database, request)
+        return {
+            "metric": name.value,
+            "method": "predictive",
+            "from": request.cohort_start,
+            "to": window.end,
+            **answer,
+        }
     historical = HistoricalParams(
         margin=margin, lifespan_years=lifespan_years, activity_days=activity_days
     )

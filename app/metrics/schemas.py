@@ -95,21 +95,29 @@ class PredictiveCltvOut(MetricBase):
     metric: Literal["cltv"]
     method: Literal["predictive"]
     time_unit: Literal["day", "week"]
-    horizon: float = Field(description="Prediction horizon, in time units.")
-    discount_rate: float = Field(description="Discount rate per time unit.")
-    customers: int = Field(description="Customers in the fit.")
+    horizon_months: int = Field(description="Months of future purchases valued.")
+    annual_discount_rate: float = Field(description="Discount rate per year (0.10 is 10%).")
+    margin: float
+    customers: int = Field(description="Customers in the fit (a purchase before `to`).")
     repeat_customers: int = Field(description="Customers with a repeat transaction.")
-    fitted_at: datetime = Field(description="When the cached fit was computed.")
-    cached: bool = Field(description="Whether the fit came from the cache.")
+    fitted_at: datetime = Field(description="When the fit was computed.")
+    cached: bool = Field(description="Whether the fit's parameters came from the cache.")
     params: dict[str, float] = Field(
-        description="BG/NBD r, alpha, a, b and Gamma-Gamma p, q, gamma."
+        description="BG/NBD `r`, `alpha` (in time units), `a`, `b`; Gamma-Gamma `p`, `q`, "
+        "`gamma` (in currency)."
     )
-    expected_transactions: float | None = Field(
+    fit: dict[str, Any] = Field(description="Log-likelihoods and the Gamma-Gamma sample size.")
+    expected_transactions: float = Field(
         description="Expected transactions of all customers over the horizon."
     )
-    p_alive: dict[str, Any] = Field(description="Distribution of P(alive) over the customers.")
+    total_clv: float = Field(description="Sum of the customers' predicted CLTV.")
+    p_alive: dict[str, Any] = Field(
+        description="P(alive) over the customers: `mean`, `quantiles` (p10..p90) and a "
+        "10-bin `histogram` of `{from, to, customers}`."
+    )
     top_customers: list[dict[str, Any]] = Field(
-        description="Customers with the highest predicted CLTV."
+        description="Highest predicted CLTV first: `customer_id`, `predicted_clv`, `p_alive`, "
+        "`expected_transactions`, and the model inputs `frequency`, `recency`, `T`, `monetary`."
     )
 
 

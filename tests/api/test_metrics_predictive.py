@@ -79,3 +79,27 @@ async def test_customer_profile_carries_the_latest_fits_prediction(
     assert prediction["p_alive"] == 0.5
     assert prediction["fitted_at"] == "2026-02-02T00:00:00Z"
     assert (prediction["time_unit"], prediction["horizon"]) == ("week", 52.0)
+
+
+async def test_predictive_fit_with_too_little_data_says_how_much_is_needed(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    await ingest(
+        client,
+        admin_headers,
+        at(purchase("alice"), "2026-01-05"),
+        at(purchase("alice"), "2026-01-09"),
+        at(purchase("bob"), "2026-01-06"),
+    )
+    params = {"method": "predictive", "to": "2026-01-31"}
+    response = await client.get("/v1/metrics/cltv", params=params, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "urn:reinforce:problem:insufficient-data"
+    assert (problem["what"], problem["needed"], problem["got"]) == ("customers", 10, 2)
+    assert "at least 10 customers" in problem["detail"]
+
+    response = await client.get(
+        "/v1/metrics/cltv", params={**params, "by": "tier"}, headers=admin_headers
+    )
+    assert response.json()["type"] == "urn:reinforce:problem:unsupported-breakdown"
