@@ -30,13 +30,16 @@ have one inside the window.
   refunds) x purchase frequency (orders per purchasing customer, per year) x expected
   lifespan (years) x `margin`. The lifespan is `lifespan_years`, or else
   1 / (1 - annual retention) with annual retention = CRR ^ (365.25 / window days).
-- `cltv` with `method=predictive`, currency per customer: BG/NBD (Fader, Hardie & Lee
-  2005) for transactions and Gamma-Gamma for spend, fitted by maximum likelihood on every
-  purchase before `to` (when `from` is given, only customers whose first purchase is on or
-  after it). Several purchases on one UTC day are one transaction. `time_unit` is day or
-  week; CLTV is discounted over `horizon` time units at `discount_rate` per time unit. The
-  fit is cached per (`from`, `to`, `time_unit`); `refresh=true` refits. Too little data:
-  `422 insufficient-data`, saying how much is needed.
+- `cltv` with `method=predictive`, mean predicted CLTV per customer (currency): BG/NBD
+  (Fader, Hardie & Lee 2005) for transactions and Gamma-Gamma for spend, fitted by maximum
+  likelihood on every purchase before `to` (when `from` is given, only customers whose
+  first purchase is on or after it). Several purchases on one UTC day are one transaction.
+  `time_unit` day or week; CLTV over `horizon_months` (12), discounted monthly at the annual
+  `discount_rate` (0.10), times `margin`. Answers `params` (r, alpha, a, b, p, q, gamma),
+  `expected_transactions`, `total_clv`, the `p_alive` distribution and `top_customers`.
+  The fitted parameters are cached per (`from`, `to`, `time_unit`); `refresh=true` refits.
+  Too little data: `422 insufficient-data` with `what`, `needed` and `got`; a fit that does
+  not identify the model: `422 fit-failed`.
 - `cohorts`, 0..1: acquisition cohorts by **first purchase** in the window (`period` week
   or month); `share_active[k]` is the share of a cohort with a purchase k periods after its
   own (period 0 is 1). `value`: the share active in period 1, over the cohorts observed

@@ -370,3 +370,24 @@ async def predictive(
         "fitted_at": fitted_at,
         "cached": cached is not None,
     }
+
+
+async def cached_answer(session: AsyncSession, end: datetime) -> dict[str, Any] | None:
+    """The most recent cached fit whose window ends at ``end``, as last answered; no fit."""
+    fit = await session.scalar(
+        select(CltvFit)
+        .where(CltvFit.window_to == end)
+        .order_by(CltvFit.fitted_at.desc(), CltvFit.id.desc())
+        .limit(1)
+    )
+    if fit is None:
+        return None
+    answer: dict[str, Any] = fit.summary["answer"]
+    return {
+        **answer,
+        "from": fit.window_from,
+        "to": fit.window_to,
+        "top_customers": answer["top_customers"][:10],
+        "fitted_at": fit.fitted_at,
+        "cached": True,
+    }

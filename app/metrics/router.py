@@ -11,7 +11,7 @@ from app.database import DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.metrics import docs, service
 from app.metrics.periods import Period, Window, resolve, split
-from app.metrics.predictive import MAX_TOP, PredictiveRequest, predictive
+from app.metrics.predictive import MAX_TOP, PredictiveRequest, cached_answer, predictive
 from app.metrics.schemas import MetricOut, SummaryOut
 from app.metrics.service import By, Grouped, HistoricalParams, UnsupportedBreakdown
 from app.models.base import utcnow
@@ -111,7 +111,7 @@ async def get_summary(
     """
     window = resolve(start, end, utcnow())
     historical = HistoricalParams(margin=1.0, lifespan_years=None, activity_days=activity_days)
-    metrics: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, dict[str, Any] | None] = {}
     for name in MetricName:
         if name is MetricName.cohorts:
             result = await service.cohorts(session, window, Period.month)
@@ -119,6 +119,16 @@ async def get_summary(
             grouped = await _compute(session, name, window, None, activity_days, historical)
             result = grouped[None]
         metrics[name.value] = _flatten(name.value, window, result)
+    cached = await cached_answer(session, window.end)
+    metrics["cltv_predictive"] = (
+        None
+        if cached is None
+        else {
+            "metric": "cltv",
+            "method": "predictive",
+            **cached,
+        }
+    )
     return {"from": window.start, "to": window.end, "metrics": metrics}
 
 

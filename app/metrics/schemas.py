@@ -152,7 +152,7 @@ class SummaryOut(BaseModel):
 
     from_: datetime = Field(alias="from")
     to: datetime
-    metrics: dict[str, dict[str, Any]] = Field(
+    metrics: dict[str, dict[str, Any] | None] = Field(
         description="Each metric's answer for the window, by name, as `GET /v1/metrics/{name}` "
         "gives it; `cltv_predictive` is the cached fit for the window, or null."
     )

@@ -375,7 +375,9 @@ async def test_summary_gives_every_metric_for_one_window(
         "referral-rate",
         "cltv",
         "cohorts",
+        "cltv_predictive",
     }
+    assert metrics["cltv_predictive"] is None  # never fitted by the summary
     assert metrics["nps"]["value"] == 100.0
     assert metrics["repeat-purchase-rate"]["value"] == 1.0
     assert metrics["cohorts"]["cohorts"][0]["size"] == 1

@@ -75,6 +75,30 @@ async def test_cdnow_fit_reproduces_the_published_estimates(
         assert body["params"][name] == pytest.approx(published, rel=0.01), name
     assert body["cached"] is False
 
+    assert body["repeat_customers"] == 946
+    assert body["fit"]["gamma_gamma_customers"] == 946
+    assert len(body["top_customers"]) == 10
+    clvs = [c["predicted_clv"] for c in body["top_customers"]]
+    assert clvs == sorted(clvs, reverse=True)
+    assert sum(b["customers"] for b in body["p_alive"]["histogram"]) == 2357
+
     again = await client.get("/v1/metrics/cltv", params=params, headers=admin_headers)
     assert again.json()["cached"] is True
     assert again.json()["params"] == body["params"]
+    # Other settings reuse the cached parameters; a shorter horizon is worth less.
+    shorter = await client.get(
+        "/v1/metrics/cltv", params={**params, "horizon_months": 6}, headers=admin_headers
+    )
+    assert shorter.json()["cached"] is True
+    assert shorter.json()["params"] == body["params"]
+    assert 0 < shorter.json()["total_clv"] < body["total_clv"]
+
+    best = body["top_customers"][0]
+    profile = await client.get(f"/v1/customers/{best['customer_id']}", headers=admin_headers)
+    prediction = profile.json()["prediction"]
+    assert prediction["window_to"] == "1997-10-01T00:00:00Z"
+    assert prediction["p_alive"] == pytest.approx(best["p_alive"], abs=1e-6)
+    assert prediction["horizon"] == 6  # the settings the fit was last answered with
+
+    summary = await client.get("/v1/metrics", params={"to": "1997-09-30"}, headers=admin_headers)
+    assert summary.json()["metrics"]["cltv_predictive"]["params"] == body["params"]
