@@ -100,5 +100,13 @@ async def test_cdnow_fit_reproduces_the_published_estimates(
     assert prediction["p_alive"] == pytest.approx(best["p_alive"], abs=1e-6)
     assert prediction["horizon"] == 6  # the settings the fit was last answered with
 
+    refit = await client.get(
+        "/v1/metrics/cltv", params={**params, "refresh": "true"}, headers=admin_headers
+    )
+    assert refit.json()["cached"] is False
+    assert refit.json()["fitted_at"] > body["fitted_at"]
+    for name, value in body["params"].items():
+        assert refit.json()["params"][name] == pytest.approx(value, rel=1e-6), name
+
     summary = await client.get("/v1/metrics", params={"to": "1997-09-30"}, headers=admin_headers)
     assert summary.json()["metrics"]["cltv_predictive"]["params"] == body["params"]
