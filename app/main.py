@@ -25,6 +25,7 @@ from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.router import router as ledger_router
+from app.metrics.router import router as metrics_router
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rules_router)
     app.include_router(webhooks_router)
     app.include_router(shoppers_router)
+    app.include_router(metrics_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

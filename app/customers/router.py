@@ -5,11 +5,12 @@ from fastapi import APIRouter, Depends, Path
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.customers import service
-from app.customers.schemas import Aggregates, BadgeOut, CustomerOut, PerkOut
+from app.customers.schemas import Aggregates, BadgeOut, CustomerOut, PerkOut, PredictionOut
 from app.database import ReadSession
 from app.errors import problem_responses
 from app.ledger import service as ledger
 from app.ledger.schemas import BalanceOut
+from app.metrics.predictive import latest_prediction
 from app.models.base import utcnow
 from app.schemas import ExternalId
 
@@ -29,6 +30,7 @@ async def get_customer(customer_id: CustomerId, session: ReadSession) -> Custome
     customer = await service.get(session, customer_id)
     now = utcnow()
     balance = await ledger.balance(session, customer, now)
+    predicted = await latest_prediction(session, customer.id)
     return CustomerOut(
         id=customer.id,
         first_seen_at=customer.first_seen_at,
@@ -48,5 +50,17 @@ async def get_customer(customer_id: CustomerId, session: ReadSession) -> Custome
             first_purchase_at=customer.first_purchase_at,
             last_purchase_at=customer.last_purchase_at,
             referral_count=customer.referral_count,
+        ),
+        prediction=None
+        if predicted is None
+        else PredictionOut(
+            predicted_clv=predicted.predicted_clv,
+            p_alive=predicted.p_alive,
+            expected_transactions=predicted.expected_transactions,
+            fitted_at=predicted.fit.fitted_at,
+            window_to=predicted.fit.window_to,
+            time_unit=predicted.fit.time_unit,
+            horizon=predicted.fit.horizon,
+            discount_rate=predicted.fit.discount_rate,
         ),
     )

@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
+from app.models.metric import CltvFit, CltvPrediction
 from app.models.rule import (
     Rule,
     RuleBudget,
@@ -23,6 +24,8 @@ from app.models.webhook import (
 __all__ = [
     "ApiKey",
     "Base",
+    "CltvFit",
+    "CltvPrediction",
     "Customer",
     "CustomerBadge",
     "CustomerPerk",

@@ -26,7 +26,8 @@ class Customer(Base):
     tier_changed_at: Mapped[datetime | None]
     purchase_count: Mapped[int] = mapped_column(default=0)
     lifetime_spend: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
-    first_purchase_at: Mapped[datetime | None]
+    # Indexed for acquisition cohorts.
+    first_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
     last_purchase_at: Mapped[datetime | None]
     referral_count: Mapped[int] = mapped_column(default=0)
     points_earned: Mapped[int] = mapped_column(default=0)

@@ -22,6 +22,10 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_type_occurred_at", "type", "occurred_at"),
         Index("ix_events_customer_id_occurred_at", "customer_id", "occurred_at"),
+        # Metrics: range scans by type that group by customer without visiting the table,
+        # and survey answers by window.
+        Index("ix_events_type_occurred_at_customer_id", "type", "occurred_at", "customer_id"),
+        Index("ix_events_survey_occurred_at", "survey", "occurred_at"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
@@ -68,4 +72,4 @@ class Referral(Base):
     referred_customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     referrer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
-    occurred_at: Mapped[datetime]
+    occurred_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,393 @@
+"""Predictive CLTV: the per-customer purchase aggregates the BG/NBD fit reads, in SQL.
+
+Only one row per customer leaves the database: the fit needs each customer's first and
+last transaction day, how many days they bought on, and the value of their repeat
+transactions. Several purchases on one UTC day are one transaction (their amounts add up),
+as in Fader, Hardie & Lee (2005).
+"""
+
+import asyncio
+from dataclasses import astuple, dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, case, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import Database, insert_for
+from app.errors import Unprocessable
+from app.metrics import clv
+from app.metrics.periods import Period, period_start
+from app.models import CltvFit, CltvPrediction, Customer, Event
+from app.models.base import utcnow
+
+MAX_TOP = 100
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    customer_id: str
+    first_day: date
+    last_day: date
+    transaction_days: int
+    repeat_value_sum: float
+
+
+async def customer_rows(
+    session: AsyncSession, end: datetime, cohort_start: datetime | None
+) -> list[CustomerRow]:
+    """One row per customer with a purchase before ``end``.
+
+    With ``cohort_start``, only customers whose first purchase is on or after it (an
+    acquisition cohort, like the CDNOW sample) take part.
+    """
+    dialect = session.get_bind().dialect.name
+    day = period_start(Event.occurred_at, Period.day, dialect)
+    conditions = [Event.type == "purchase", Event.occurred_at < end]
+    daily_statement = select(
+        Event.customer_id.label("customer_id"),
+        day.label("day"),
+        func.sum(Event.amount).label("value"),
+    )
+    if cohort_start is not None:
+        daily_statement = daily_statement.join(Customer, Customer.id == Event.customer_id)
+        conditions.append(Customer.first_purchase_at >= cohort_start)
+    daily = daily_statement.where(and_(*conditions)).group_by(Event.customer_id, day).subquery()
+    ranked = select(
+        daily.c.customer_id,
+        daily.c.day,
+        daily.c.value,
+        func.min(daily.c.day).over(partition_by=daily.c.customer_id).label("first_day"),
+    ).subquery()
+    statement = (
+        select(
+            ranked.c.customer_id,
+            func.min(ranked.c.day).label("first_day"),
+            func.max(ranked.c.day).label("last_day"),
+            func.count().label("transaction_days"),
+            func.coalesce(
+                func.sum(case((ranked.c.day != ranked.c.first_day, ranked.c.value), else_=0)), 0
+            ).label("repeat_value_sum"),
+        )
+        .group_by(ranked.c.customer_id)
+        .order_by(ranked.c.customer_id)
+    )
+    return [
+        CustomerRow(
+            customer_id=r.customer_id,
+            first_day=date.fromisoformat(r.first_day),
+            last_day=date.fromisoformat(r.last_day),
+            transaction_days=int(r.transaction_days),
+            repeat_value_sum=float(Decimal(r.repeat_value_sum)),
+        )
+        for r in (await session.execute(statement)).all()
+    ]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    p_alive: float
+    expected_transactions: float
+    predicted_clv: float | None
+    fit: CltvFit
+
+
+async def latest_prediction(session: AsyncSession, customer_id: str) -> Prediction | None:
+    """The customer's predictions from the most recent fit; None without one, or when that
+    fit did not include them (no purchase before its window's end)."""
+    fit = await session.scalar(
+        select(CltvFit).order_by(CltvFit.fitted_at.desc(), CltvFit.id.desc()).limit(1)
+    )
+    if fit is None:
+        return None
+    row = await session.get(CltvPrediction, (fit.id, customer_id))
+    if row is None:
+        return None
+    return Prediction(
+        p_alive=row.p_alive,
+        expected_transactions=row.expected_transactions,
+        predicted_clv=row.predicted_clv,
+        fit=fit,
+    )
+
+
+# --- The fit, its cache and its answer ------------------------------------------------------
+
+
+class InsufficientFitData(Unprocessable):
+    slug = "insufficient-data"
+    title = "Too little purchase history for the predictive fit"
+
+
+class PredictiveFitFailed(Unprocessable):
+    slug = "fit-failed"
+    title = "The predictive model could not be fitted to this data"
+
+
+@dataclass(frozen=True)
+class PredictiveRequest:
+    cohort_start: datetime | None
+    end: datetime
+    time_unit: clv.TimeUnit
+    horizon_months: int
+    annual_discount_rate: float
+    margin: float
+    top: int
+    refresh: bool
+
+    @property
+    def key(self) -> str:
+        start = self.cohort_start.isoformat() if self.cohort_start else "-"
+        return f"{start}|{self.end.isoformat()}|{self.time_unit}"
+
+    @property
+    def observation_end(self) -> date:
+        # Purchases before `end` count; the last day observed is the one holding its last
+        # instant (for `to=1997-09-30`, the day 1997-09-30 itself).
+        return (self.end - timedelta(microseconds=1)).astimezone(UTC).date()
+
+    def settings(self) -> dict[str, float]:
+        return {
+            "horizon_months": self.horizon_months,
+            "annual_discount_rate": self.annual_discount_rate,
+            "margin": self.margin,
+        }
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    summary: clv.CustomerSummary
+    bgnbd: clv.BGNBDFit
+    gamma_gamma: clv.GammaGammaFit
+
+
+def _fit(rows: list[CustomerRow], request: PredictiveRequest) -> _Fitted:
+    summary = clv.summarize(
+        [astuple(row) for row in rows], request.observation_end, request.time_unit
+    )
+    return _Fitted(summary, clv.fit_bgnbd(summary), clv.fit_gamma_gamma(summary))
+
+
+def _predict(
+    summary: clv.CustomerSummary,
+    bgnbd: clv.BGNBDParams,
+    gamma_gamma: clv.GammaGammaParams,
+    request: PredictiveRequest,
+) -> clv.CustomerPredictions:
+    return clv.predict(
+        bgnbd,
+        gamma_gamma,
+        summary,
+        horizon_months=request.horizon_months,
+        annual_discount_rate=request.annual_discount_rate,
+        margin=request.margin,
+    )
+
+
+def _problem(error: clv.ClvError) -> Unprocessable:
+    if isinstance(error, clv.InsufficientData):
+        return InsufficientFitData(
+            f"The predictive fit needs at least {error.needed} {error.what} with purchases "
+            f"before `to`; there are {error.got}.",
+            extra={"what": error.what, "needed": error.needed, "got": error.got},
+        )
+    return PredictiveFitFailed(str(error))
+
+
+P_ALIVE_BINS = 10
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+QUANTILE_NAMES = ("p10", "p25", "p50", "p75", "p90")
+
+
+def _answer_details(
+    summary: clv.CustomerSummary,
+    predictions: clv.CustomerPredictions,
+    params: dict[str, float],
+    fit_details: dict[str, Any],
+    request: PredictiveRequest,
+) -> dict[str, Any]:
+    clv_values = predictions.clv
+    alive = predictions.probability_alive
+    counts, _ = np.histogram(alive, bins=P_ALIVE_BINS, range=(0.0, 1.0))
+    quantiles = np.quantile(alive, QUANTILES)
+    order = np.argsort(-clv_values, kind="stable")[: request.top]
+    return {
+        "value": round(float(np.mean(clv_values)), 4),
+        "time_unit": request.time_unit,
+        **request.settings(),
+        "customers": summary.n_customers,
+        "repeat_customers": summary.n_repeat_customers,
+        "params": params,
+        "fit": fit_details,
+        "expected_transactions": round(float(np.sum(predictions.expected_transactions)), 4),
+        "total_clv": round(float(np.sum(clv_values)), 4),
+        "p_alive": {
+            "mean": round(float(np.mean(alive)), 6),
+            "quantiles": dict(
+                zip(
+                    ("p10", "p25", "p50", "p75", "p90"),
+                    (round(float(q), 6) for q in quantiles),
+                    strict=True,
+                )
+            ),
+            "histogram": [
+                {"from": i / P_ALIVE_BINS, "to": (i + 1) / P_ALIVE_BINS, "customers": int(c)}
+                for i, c in enumerate(counts)
+            ],
+        },
+        "top_customers": [
+            {
+                "customer_id": summary.customer_ids[i],
+                "predicted_clv": round(float(clv_values[i]), 4),
+                "p_alive": round(float(alive[i]), 6),
+                "expected_transactions": round(float(predictions.expected_transactions[i]), 6),
+                "frequency": int(summary.frequency[i]),
+                "recency": round(float(summary.recency[i]), 6),
+                "T": round(float(summary.T[i]), 6),
+                "monetary": round(float(summary.monetary[i]), 4),
+            }
+            for i in order
+        ],
+    }
+
+
+async def _store(
+    database: Database,
+    request: PredictiveRequest,
+    params: dict[str, float],
+    details: dict[str, Any],
+    predictions: clv.CustomerPredictions,
+    fitted_at: datetime,
+) -> None:
+    """Write the fit and every customer's predictions in a short transaction of its own, so
+    that the fit itself never holds a write lock."""
+    values = {
+        "window_from": request.cohort_start,
+        "window_to": request.end,
+        "time_unit": request.time_unit,
+        "fitted_at": fitted_at,
+        "horizon": float(request.horizon_months),
+        "discount_rate": request.annual_discount_rate,
+        "params": params,
+        "summary": details,
+    }
+    async with database.sessionmaker() as session, session.begin():
+        insert = insert_for(session)
+        statement = insert(CltvFit).values(key=request.key, **values)
+        fit_id = (
+            await session.execute(
+                statement.on_conflict_do_update(index_elements=["key"], set_=values).returning(
+                    CltvFit.id
+                )
+            )
+        ).scalar_one()
+        await session.execute(delete(CltvPrediction).where(CltvPrediction.fit_id == fit_id))
+        rows = [
+            {
+                "fit_id": fit_id,
+                "customer_id": customer_id,
+                "p_alive": float(predictions.probability_alive[i]),
+                "expected_transactions": float(predictions.expected_transactions[i]),
+                "predicted_clv": float(predictions.clv[i]),
+            }
+            for i, customer_id in enumerate(predictions.customer_ids)
+        ]
+        for start in range(0, len(rows), 5000):
+            await session.execute(insert(CltvPrediction), rows[start : start + 5000])
+
+
+def _params(bgnbd: clv.BGNBDParams, gamma_gamma: clv.GammaGammaParams) -> dict[str, float]:
+    return {
+        "r": bgnbd.r,
+        "alpha": bgnbd.alpha,
+        "a": bgnbd.a,
+        "b": bgnbd.b,
+        "p": gamma_gamma.p,
+        "q": gamma_gamma.q,
+        "gamma": gamma_gamma.gamma,
+    }
+
+
+async def predictive(
+    session: AsyncSession, database: Database, request: PredictiveRequest
+) -> dict[str, Any]:
+    """The predictive CLTV answer, from the cached fit of the window when there is one.
+
+    A cached fit answered with other settings (horizon, discount rate, margin) keeps its
+    parameters: only the predictions are recomputed, and stored as the fit's latest.
+    """
+    cached = None
+    if not request.refresh:
+        cached = await session.scalar(select(CltvFit).where(CltvFit.key == request.key))
+    if cached is not None and cached.summary.get("settings") == request.settings():
+        stored: dict[str, Any] = cached.summary["answer"]
+        top = stored["top_customers"][: request.top]
+        return {**stored, "top_customers": top, "fitted_at": cached.fitted_at, "cached": True}
+
+    rows = await customer_rows(session, request.end, request.cohort_start)
+    try:
+        if cached is None:
+            fitted = await asyncio.to_thread(_fit, rows, request)
+            summary = fitted.summary
+            bgnbd, gamma_gamma = fitted.bgnbd.params, fitted.gamma_gamma.params
+            fit_details: dict[str, Any] = {
+                "bgnbd_log_likelihood": fitted.bgnbd.log_likelihood,
+                "gamma_gamma_log_likelihood": fitted.gamma_gamma.log_likelihood,
+                "gamma_gamma_customers": fitted.gamma_gamma.n_customers,
+            }
+            fitted_at = utcnow()
+        else:
+            summary = clv.summarize(
+                [astuple(row) for row in rows], request.observation_end, request.time_unit
+            )
+            if not summary.n_customers:
+                raise clv.InsufficientData("customers", clv.MIN_CUSTOMERS, 0)
+            p = cached.params
+            bgnbd = clv.BGNBDParams(p["r"], p["alpha"], p["a"], p["b"], request.time_unit)
+            gamma_gamma = clv.GammaGammaParams(p["p"], p["q"], p["gamma"])
+            fit_details = cached.summary["answer"]["fit"]
+            fitted_at = cached.fitted_at
+        predictions = await asyncio.to_thread(_predict, summary, bgnbd, gamma_gamma, request)
+    except clv.ClvError as error:
+        raise _problem(error) from error
+    params = _params(bgnbd, gamma_gamma)
+    # The stored answer keeps enough top customers for any `top` asked later.
+    keep = PredictiveRequest(**{**request.__dict__, "top": MAX_TOP})
+    answer = _answer_details(summary, predictions, params, fit_details, keep)
+    await _store(
+        database,
+        request,
+        params,
+        {"settings": request.settings(), "answer": answer},
+        predictions,
+        fitted_at,
+    )
+    return {
+        **answer,
+        "top_customers": answer["top_customers"][: request.top],
+        "fitted_at": fitted_at,
+        "cached": cached is not None,
+    }
+
+
+async def cached_answer(session: AsyncSession, end: datetime) -> dict[str, Any] | None:
+    """The most recent cached fit whose window ends at ``end``, as last answered; no fit."""
+    fit = await session.scalar(
+        select(CltvFit)
+        .where(CltvFit.window_to == end)
+        .order_by(CltvFit.fitted_at.desc(), CltvFit.id.desc())
+        .limit(1)
+    )
+    if fit is None:
+        return None
+    answer: dict[str, Any] = fit.summary["answer"]
+    return {
+        **answer,
+        "from": fit.window_from,
+        "to": fit.window_to,
+        "top_customers": answer["top_customers"][:10],
+        "fitted_at": fit.fitted_at,
+        "cached": True,
+    }

@@ -1,0 +1,250 @@
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AwareDatetime
+
+from app.auth.dependencies import RequireScope
+from app.auth.scopes import Scope
+from app.database import DatabaseDep, ReadSession
+from app.errors import problem_responses
+from app.metrics import docs, service
+from app.metrics.periods import Period, Window, resolve, split
+from app.metrics.predictive import MAX_TOP, PredictiveRequest, cached_answer, predictive
+from app.metrics.schemas import MetricOut, SummaryOut
+from app.metrics.service import By, Grouped, HistoricalParams, UnsupportedBreakdown
+from app.models.base import utcnow
+
+router = APIRouter(
+    prefix="/v1/metrics",
+    tags=["metrics"],
+    dependencies=[Depends(RequireScope(Scope.metrics_read))],
+)
+
+
+class MetricName(StrEnum):
+    nps = "nps"
+    csat = "csat"
+    retention = "retention"
+    churn = "churn"
+    repeat_purchase_rate = "repeat-purchase-rate"
+    referral_rate = "referral-rate"
+    cltv = "cltv"
+    cohorts = "cohorts"
+
+
+Instant = AwareDatetime | date
+From = Annotated[
+    Instant | None,
+    Query(
+        alias="from",
+        description="Start of the window: a date (midnight UTC) or a datetime with an offset. "
+        "Default: 90 days before `to`.",
+    ),
+]
+To = Annotated[
+    Instant | None,
+    Query(
+        alias="to",
+        description="End of the window, exclusive: a datetime with an offset, or a date "
+        "(that whole day is included). Default: now.",
+    ),
+]
+ActivityDays = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=3650,
+        description="Retention, churn and the lifespan of historical CLTV: a customer is "
+        "active at an instant when they purchased or renewed in the preceding "
+        "`activity_days` days.",
+    ),
+]
+
+
+def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, Any]:
+    return {"metric": metric, "from": window.start, "to": window.end, **result}
+
+
+async def _compute(
+    session: ReadSession,
+    name: MetricName,
+    window: Window,
+    by: By | None,
+    activity_days: int,
+    historical: HistoricalParams,
+) -> Grouped:
+    if name is MetricName.nps:
+        return await service.nps(session, window, by)
+    if name is MetricName.csat:
+        return await service.csat(session, window, by)
+    if name in (MetricName.retention, MetricName.churn):
+        return await service.retention(
+            session, window, by, activity_days, churn=name is MetricName.churn
+        )
+    if name is MetricName.repeat_purchase_rate:
+        return await service.repeat_purchase_rate(session, window, by)
+    if name is MetricName.referral_rate:
+        return await service.referral_rate(session, window, by)
+    grouped = await service.cltv_historical(session, window, by, historical)
+    return {key: {"method": "historical", **value} for key, value in grouped.items()}
+
+
+@router.get(
+    "",
+    response_model=SummaryOut,
+    response_model_exclude_none=False,
+    responses=problem_responses(401, 403, 422),
+)
+async def get_summary(
+    session: ReadSession,
+    start: From = None,
+    end: To = None,
+    activity_days: ActivityDays = 90,
+) -> dict[str, Any]:
+    """Every metric for one window, in one call, with each metric's default parameters.
+
+    `cltv` is the historical method; `cltv_predictive` is the cached predictive fit whose
+    window ends at `to` (null when there is none: it is never fitted here), and `cohorts`
+    are monthly.
+    """
+    window = resolve(start, end, utcnow())
+    historical = HistoricalParams(margin=1.0, lifespan_years=None, activity_days=activity_days)
+    metrics: dict[str, dict[str, Any] | None] = {}
+    for name in MetricName:
+        if name is MetricName.cohorts:
+            result = await service.cohorts(session, window, Period.month)
+        else:
+            grouped = await _compute(session, name, window, None, activity_days, historical)
+            result = grouped[None]
+        metrics[name.value] = _flatten(name.value, window, result)
+    cached = await cached_answer(session, window.end)
+    metrics["cltv_predictive"] = (
+        None
+        if cached is None
+        else {
+            "metric": "cltv",
+            "method": "predictive",
+            **cached,
+        }
+    )
+    return {"from": window.start, "to": window.end, "metrics": metrics}
+
+
+@router.get(
+    "/{name}",
+    response_model=MetricOut,
+    responses=problem_responses(401, 403, 422),
+    description=docs.ENDPOINT,
+)
+async def get_metric(
+    session: ReadSession,
+    database: DatabaseDep,
+    name: Annotated[MetricName, Path(description="Which metric.")],
+    start: From = None,
+    end: To = None,
+    interval: Annotated[
+        Period | None, Query(description="A series: the metric on each day, week or month.")
+    ] = None,
+    by: Annotated[
+        By | None,
+        Query(description="A breakdown: `tier` (customer's current tier) or `channel`."),
+    ] = None,
+    activity_days: ActivityDays = 90,
+    method: Annotated[
+        Literal["historical", "predictive"], Query(description="cltv: the method.")
+    ] = "historical",
+    margin: Annotated[
+        float, Query(gt=0, le=1, description="cltv historical: gross margin applied.")
+    ] = 1.0,
+    lifespan_years: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=100,
+            description="cltv historical: expected lifespan in years; default: "
+            "estimated from the window's retention.",
+        ),
+    ] = None,
+    period: Annotated[
+        Literal["week", "month"], Query(description="cohorts: the cohort period.")
+    ] = "month",
+    time_unit: Annotated[
+        Literal["day", "week"], Query(description="cltv predictive: the model's time unit.")
+    ] = "week",
+    horizon_months: Annotated[
+        int, Query(ge=0, le=120, description="cltv predictive: months of future purchases.")
+    ] = 12,
+    discount_rate: Annotated[
+        float,
+        Query(ge=0, le=1, description="cltv predictive: annual discount rate (0.10 is 10%)."),
+    ] = 0.10,
+    top: Annotated[
+        int, Query(ge=0, le=MAX_TOP, description="cltv predictive: top customers to list.")
+    ] = 10,
+    refresh: Annotated[
+        bool, Query(description="cltv predictive: refit even when a cached fit exists.")
+    ] = False,
+) -> dict[str, Any]:
+    window = resolve(start, end, utcnow())
+    if interval is not None and by is not None:
+        raise UnsupportedBreakdown(
+            "Ask for a series (`interval`) or a breakdown (`by`), not both at once.",
+            extra={"metric": name.value},
+        )
+    if name is MetricName.cohorts:
+        if interval is not None or by is not None:
+            raise UnsupportedBreakdown(
+                "`cohorts` is already a matrix over time; it takes `period`, not "
+                "`interval` or `by`.",
+                extra={"metric": name.value},
+            )
+        result = await service.cohorts(session, window, Period(period))
+        return _flatten(name.value, window, result)
+
+    if name is MetricName.cltv and method == "predictive":
+        if interval is not None or by is not None:
+            raise UnsupportedBreakdown(
+                "Predictive `cltv` is one fit over all customers; it takes neither "
+                "`interval` nor `by`.",
+                extra={"metric": name.value},
+            )
+        request = PredictiveRequest(
+            cohort_start=window.start if start is not None else None,
+            end=window.end,
+            time_unit=time_unit,
+            horizon_months=horizon_months,
+            annual_discount_rate=discount_rate,
+            margin=margin,
+            top=top,
+            refresh=refresh,
+        )
+        answer = await predictive(session, database, request)
+        return {
+            "metric": name.value,
+            "method": "predictive",
+            "from": request.cohort_start,
+            "to": window.end,
+            **answer,
+        }
+    historical = HistoricalParams(
+        margin=margin, lifespan_years=lifespan_years, activity_days=activity_days
+    )
+    overall = await _compute(session, name, window, None, activity_days, historical)
+    answer = _flatten(name.value, window, overall[None])
+    if interval is not None:
+        answer["interval"] = interval.value
+        series = []
+        for piece in split(window, interval):
+            grouped = await _compute(session, name, piece, None, activity_days, historical)
+            series.append({"from": piece.start, "to": piece.end, **grouped[None]})
+        answer["series"] = series
+    if by is not None:
+        grouped = await _compute(session, name, window, by, activity_days, historical)
+        answer["by"] = by.value
+        answer["groups"] = [
+            {"key": key, **value}
+            for key, value in sorted(grouped.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        ]
+    return answer
