@@ -139,12 +139,14 @@ def render(results: dict[str, Any]) -> str:
         if not h["metrics"]:
             row(f"history {db}: metric endpoints", "not in this build")
         for label, timing in h["metrics"].items():
+            # The issue gives the predictive fit a budget of its own.
+            allowed = 10.0 if "predictive" in label else limit
             row(
                 f"history {db}: {label}",
                 timing["seconds"],
                 " s",
-                f"< {limit:.0f} s",
-                _verdict(timing["seconds"], limit, False)
+                f"< {allowed:.0f} s",
+                _verdict(timing["seconds"], allowed, False)
                 if timing["status"] == 200
                 else f"HTTP {timing['status']}",
             )
