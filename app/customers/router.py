@@ -43,7 +43,7 @@ async def get_customer(customer_id: CustomerId, session: ReadSession) -> Custome
             PerkOut(perk=p.perk, granted_at=p.granted_at, expires_at=p.expires_at)
             for p in await service.active_perks(session, customer.id, now)
         ],
-        points=BalanceOut(**balance.__dict__),
+        points=BalanceOut.model_validate(balance),
         aggregates=Aggregates(
             purchase_count=customer.purchase_count,
             lifetime_spend=customer.lifetime_spend,

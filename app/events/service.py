@@ -406,7 +406,7 @@ async def ingest(
         type=event.type,
         ruleset_version=ruleset.version,
         effects=effects,
-        balance=BalanceOut(**balance.__dict__),
+        balance=BalanceOut.model_validate(balance),
     )
     await session.execute(
         update(Event).where(Event.id == event.id).values(response=result.model_dump(mode="json"))

@@ -75,7 +75,7 @@ async def _movement(session: AsyncSession, customer: Customer, entry: LedgerEntr
         reason=entry.reason,
         reference=entry.reference,
         created_at=entry.created_at,
-        balance=BalanceOut(**balance.__dict__),
+        balance=BalanceOut.model_validate(balance),
     )
 
 

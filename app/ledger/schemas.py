@@ -10,6 +10,8 @@ Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
 
 
 class BalanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     available: int = Field(description="Spendable now.")
     pending: int = Field(description="Earned, but still inside the return window.")
     lifetime_earned: int = Field(description="Every point ever earned from events.")
