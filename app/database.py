@@ -1,10 +1,13 @@
 """Engine and session handling for SQLite (embedded) and PostgreSQL (production)."""
 
-from collections.abc import AsyncIterator
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import aiosqlite
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +50,52 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _InlineSQLite(aiosqlite.Connection):
+    """An aiosqlite connection whose calls run on the event loop's own thread.
+
+    aiosqlite hands every driver call (execute, fetch, cursor close, commit, ...) to a worker
+    thread and waits for the answer. Ingesting one event made about 80 such round trips, each
+    an OS thread wake-up both ways, and on 2 cores they cost more than everything else in the
+    request (bench/README.md, "Profile findings"). The writer's statements are index lookups
+    and small inserts that SQLite answers in microseconds, so running them in place is far
+    cheaper than the hand-off. The one call that can wait is ``BEGIN IMMEDIATE`` while
+    another process (a second worker, ``reinforce expire``) holds the write lock: the
+    connection's busy timeout is 0 and that wait is an asyncio sleep here, so the event loop
+    never blocks on it.
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_s: float):
+        super().__init__(connector, iter_chunk_size=64)
+        self._busy_timeout_s = busy_timeout_s
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_timeout_s
+        delay = 0.001
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as error:
+                begins = bool(args) and str(args[0]).lstrip().upper().startswith("BEGIN")
+                if error.sqlite_errorname != "SQLITE_BUSY" or not begins:
+                    raise
+                if loop.time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+
+def _inline_writer(database: str, busy_timeout_s: float) -> Callable[[], Any]:
+    async def connect() -> aiosqlite.Connection:
+        # The connection is opened by aiosqlite's thread and then used from the loop's.
+        return await _InlineSQLite(
+            lambda: sqlite3.connect(database, timeout=0, check_same_thread=False),
+            busy_timeout_s,
+        )
+
+    return connect
+
+
 def _is_sqlite_file(settings: Settings) -> bool:
     url = make_url(settings.database_url)
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
@@ -69,8 +118,9 @@ def create_engine(settings: Settings, *, writer: bool = False) -> AsyncEngine:
             max_overflow=0 if writer else 10,
             pool_timeout=busy_timeout_s,
             connect_args={"timeout": busy_timeout_s},
+            async_creator=_inline_writer(url.database or "", busy_timeout_s) if writer else None,
         )
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, 0 if writer else settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         url,
@@ -115,14 +165,20 @@ class Database:
             await self.read_engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
+# async, as every dependency here: FastAPI runs a plain ``def`` dependency in its thread
+# pool, which costs a thread hand-off on every request.
+async def get_database(request: Request) -> Database:
+    return database_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the endpoint returns, rolled back if it raises."""
-    async with get_database(request).sessionmaker() as session:
+    async with database_of(request).sessionmaker() as session:
         try:
             yield session
         except BaseException:
@@ -133,7 +189,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for endpoints that only read; it never takes SQLite's write lock."""
-    async with get_database(request).read_sessionmaker() as session:
+    async with database_of(request).read_sessionmaker() as session:
         yield session
 
 

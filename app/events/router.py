@@ -26,7 +26,7 @@ router = APIRouter(
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
 
 
-def _policy(request: Request) -> service.PointsPolicy:
+async def _policy(request: Request) -> service.PointsPolicy:
     return service.PointsPolicy.from_settings(request.app.state.settings)
 
 

@@ -36,7 +36,7 @@ class InvalidCursor(Unprocessable):
     slug = "invalid-cursor"
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
