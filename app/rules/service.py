@@ -7,6 +7,7 @@ ladder in force, so an event's ``ruleset_version`` always says which documents j
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,15 @@ from app.rules.engine import (
     tier_for_points,
 )
 from app.rules.facts import LimitUsage, RuleUsage
-from app.rules.schemas import Period, RuleDocument, TierLadder
+from app.rules.schemas import (
+    AllCondition,
+    AnyCondition,
+    Comparison,
+    Condition,
+    Period,
+    RuleDocument,
+    TierLadder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +88,29 @@ class ActiveRuleset:
     version: int
     compiled: CompiledRuleset
     tiers: TierLadder | None
+    # The fact paths the conditions read, so that ingestion skips the queries behind the
+    # facts no rule looks at (badges and the available balance each cost a read).
+    facts: frozenset[str] = frozenset()
 
 
-DEFAULT_ACTIVE = ActiveRuleset(0, DEFAULT_RULESET, None)
+def _condition_facts(condition: Condition | None) -> set[str]:
+    if condition is None:
+        return set()
+    if isinstance(condition, Comparison):
+        return {condition.fact}
+    if isinstance(condition, AllCondition):
+        return set().union(*(_condition_facts(c) for c in condition.all))
+    if isinstance(condition, AnyCondition):
+        return set().union(*(_condition_facts(c) for c in condition.any))
+    return _condition_facts(condition.not_)
+
+
+def facts_read(documents: Iterable[RuleDocument]) -> frozenset[str]:
+    """Every fact path the documents' conditions compare."""
+    return frozenset().union(*(_condition_facts(d.conditions) for d in documents))
+
+
+DEFAULT_ACTIVE = ActiveRuleset(0, DEFAULT_RULESET, None, facts_read([DEFAULT_DOCUMENT]))
 
 
 # --------------------------------------------------------------------------- reading
@@ -151,6 +180,7 @@ async def active_ruleset(session: AsyncSession) -> ActiveRuleset:
         version,
         compile_ruleset(version, [(rule_id, doc) for rule_id, _, doc in content.rules]),
         content.tiers,
+        facts_read(doc for _, _, doc in content.rules),
     )
     _cache[key] = active
     while len(_cache) > _CACHE_SIZE:
