@@ -121,8 +121,10 @@ async def grant_perk(
 ) -> None:
     """Grant a perk, or extend it: a later expiry (or none) wins over an earlier one.
 
-    Reading before writing is safe here: callers hold the customer's lock.
+    Reading before writing is safe here: callers hold the customer's lock. The flush makes
+    a grant earlier in the same transaction visible, even where autoflush is off.
     """
+    await session.flush()
     existing = await session.scalar(
         select(CustomerPerk).where(
             CustomerPerk.customer_id == customer.id, CustomerPerk.perk == perk

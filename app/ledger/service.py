@@ -97,7 +97,10 @@ async def _entry(
     event_id: str | None = None,
     rule_id: str | None = None,
     reference: str | None = None,
+    deferred: bool = False,
 ) -> LedgerEntry:
+    """Append an entry. ``deferred`` leaves it to the transaction's next flush, without an
+    id yet, unless a webhook subscriber needs the id now; otherwise it is flushed at once."""
     entry = LedgerEntry(
         customer_id=customer.id,
         kind=kind.value,
@@ -110,6 +113,8 @@ async def _entry(
     )
     session.add(entry)
     _count(customer, kind, points)
+    if deferred and not await outbox.subscribed(session, outbox.POINTS_EVENTS[kind.value]):
+        return entry
     await session.flush()
     await outbox.points_moved(
         session,
@@ -137,8 +142,9 @@ async def credit(
     rule_id: str | None = None,
     order_id: str | None = None,
     reference: str | None = None,
+    deferred: bool = False,
 ) -> LedgerEntry:
-    """Add points as a new lot, pending until ``available_at``."""
+    """Add points as a new lot, pending until ``available_at``. ``deferred``: see ``_entry``."""
     if points <= 0:
         raise ValueError("a credit is a positive number of points")
     entry = await _entry(
@@ -150,11 +156,12 @@ async def credit(
         event_id=event_id,
         rule_id=rule_id,
         reference=reference,
+        deferred=deferred,
     )
     session.add(
         PointLot(
             customer_id=customer.id,
-            entry_id=entry.id,
+            entry=entry,
             event_id=event_id,
             order_id=order_id,
             points=points,

@@ -3,7 +3,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 from app.models.customer import ID_LENGTH
@@ -72,6 +72,10 @@ class PointLot(Base):
     available_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Lets a lot be added before its entry has an id: the flush inserts the entry first.
+    # Never loaded (lazy="raise"): nothing reads a lot's entry through it.
+    entry: Mapped[LedgerEntry] = relationship(lazy="raise")
 
 
 class IdempotencyKey(Base):

@@ -64,12 +64,20 @@ async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[st
         await session.execute(
             select(WebhookSubscription.id, WebhookSubscription.event_types).where(
                 WebhookSubscription.enabled.is_(True)
-            )
+            ),
+            # Pending ledger rows have nothing to do with subscriptions: flushing them here
+            # would split what the caller's next flush writes in one go.
+            execution_options={"autoflush": False},
         )
     ).all()
     subscriptions = [(row.id, list(row.event_types)) for row in rows]
     session.info[_CACHE] = (transaction, subscriptions)
     return subscriptions
+
+
+async def subscribed(session: AsyncSession, type_: EventType) -> bool:
+    """Whether any enabled subscription wants ``type_`` (what ``emit`` would write for)."""
+    return any(not types or type_.value in types for _, types in await _subscriptions(session))
 
 
 async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
