@@ -16,6 +16,7 @@ from app.errors import (
 )
 from app.events import service
 from app.events.schemas import AnyEvent, BatchIn, BatchItem, BatchOut, EventIn, EventResult
+from app.rules import service as rules
 
 router = APIRouter(
     prefix="/v1/events",
@@ -100,10 +101,12 @@ async def post_events_batch(
 
     Every event is validated and processed on its own (its own savepoint): a refused one
     gets its own problem and leaves no trace, the others are processed. A repeated id
-    inside the batch is processed once and replayed after.
+    inside the batch is processed once and replayed after. All events of a batch are judged
+    by the ruleset version active when it starts.
     """
     items: list[BatchItem] = []
     instance = request.url.path
+    active = await rules.active_ruleset(session)
     for index, raw in enumerate(batch.events):
         try:
             event = _event_adapter.validate_python(raw)
@@ -121,7 +124,7 @@ async def post_events_batch(
             continue
         savepoint = await session.begin_nested()
         try:
-            ingested = await service.ingest(session, event, policy=policy)
+            ingested = await service.ingest(session, event, policy=policy, active=active)
         except ProblemError as exc:
             await savepoint.rollback()
             items.append(_refused(index, raw, document_for(exc, instance)))

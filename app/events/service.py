@@ -360,11 +360,16 @@ async def ingest(
     *,
     policy: PointsPolicy,
     explain: bool = False,
+    active: rules.ActiveRuleset | None = None,
 ) -> Ingested:
-    """Process one event exactly once; a repeat of the same event replays its response."""
+    """Process one event exactly once; a repeat of the same event replays its response.
+
+    ``active`` is the ruleset to judge it by, when the caller has read it already (a batch
+    is judged by the one version active when it started); otherwise the current one.
+    """
     digest = body_hash(event)
     customer = await customers.lock_or_create(session, event.customer_id, event.occurred_at)
-    active = await rules.active_ruleset(session)
+    active = active or await rules.active_ruleset(session)
     ruleset = active.compiled
     facts = await _customer_facts(session, customer, event.occurred_at, active.facts)
     usage = await rules.limit_usage(
