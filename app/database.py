@@ -56,9 +56,10 @@ class _InlineSQLite(aiosqlite.Connection):
     aiosqlite hands every driver call (execute, fetch, cursor close, commit, ...) to a worker
     thread and waits for the answer. Ingesting one event made about 80 such round trips, each
     an OS thread wake-up both ways, and on 2 cores they cost more than everything else in the
-    request (bench/README.md, "Profile findings"). The writer's statements are index lookups
-    and small inserts that SQLite answers in microseconds, so running them in place is far
-    cheaper than the hand-off. The one call that can wait is ``BEGIN IMMEDIATE`` while
+    request (bench/README.md, "Profile findings"). The writer's statements, and the API key
+    lookup, are index lookups and small inserts that SQLite answers in microseconds, so
+    running them in place is far cheaper than the hand-off. Reports and pages keep the
+    threaded pool: they may scan. The one call that can wait is ``BEGIN IMMEDIATE`` while
     another process (a second worker, ``reinforce expire``) holds the write lock: the
     connection's busy timeout is 0 and that wait is an asyncio sleep here, so the event loop
     never blocks on it.
@@ -85,7 +86,7 @@ class _InlineSQLite(aiosqlite.Connection):
                 delay = min(delay * 2, 0.05)
 
 
-def _inline_writer(database: str, busy_timeout_s: float) -> Callable[[], Any]:
+def _inline_connector(database: str, busy_timeout_s: float) -> Callable[[], Any]:
     async def connect() -> aiosqlite.Connection:
         # The connection is opened by aiosqlite's thread and then used from the loop's.
         return await _InlineSQLite(
@@ -101,7 +102,9 @@ def _is_sqlite_file(settings: Settings) -> bool:
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
 
-def create_engine(settings: Settings, *, writer: bool = False) -> AsyncEngine:
+def create_engine(settings: Settings, *, writer: bool = False, inline: bool = False) -> AsyncEngine:
+    """``writer``: SQLite's one write connection per process; ``inline``: connections whose
+    calls run on the event loop (the writer's always do)."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -112,15 +115,16 @@ def create_engine(settings: Settings, *, writer: bool = False) -> AsyncEngine:
         # requests queue behind sleepers: at 32 concurrent posts that was 22 events/s with
         # a p50 of 660 ms. One write connection per process makes them queue in the pool
         # instead, which hands the connection on the moment it is returned.
+        inline = inline or writer
         engine = create_async_engine(
             url,
             pool_size=1 if writer else settings.database_pool_size,
             max_overflow=0 if writer else 10,
             pool_timeout=busy_timeout_s,
             connect_args={"timeout": busy_timeout_s},
-            async_creator=_inline_writer(url.database or "", busy_timeout_s) if writer else None,
+            async_creator=_inline_connector(url.database or "", busy_timeout_s) if inline else None,
         )
-        _configure_sqlite(engine, 0 if writer else settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, 0 if inline else settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         url,
@@ -135,7 +139,9 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     read_sessionmaker: async_sessionmaker[AsyncSession]
-    read_engine: AsyncEngine | None = None
+    # Short indexed reads on every request (the API key lookup): on SQLite, inline.
+    lookup_sessionmaker: async_sessionmaker[AsyncSession]
+    extra_engines: tuple[AsyncEngine, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -143,16 +149,20 @@ class Database:
             # Readers get a pool of their own: in WAL mode they never wait for the writer.
             engine = create_engine(settings, writer=True)
             readers = create_engine(settings)
+            lookups = create_engine(settings, inline=True)
             read_engine = readers.execution_options(**{_READ_ONLY: True})
+            lookup_engine = lookups.execution_options(**{_READ_ONLY: True})
+            extra: tuple[AsyncEngine, ...] = (readers, lookups)
         else:
             engine = create_engine(settings)
-            readers = None
-            read_engine = engine.execution_options(**{_READ_ONLY: True})
+            read_engine = lookup_engine = engine.execution_options(**{_READ_ONLY: True})
+            extra = ()
         return cls(
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             read_sessionmaker=async_sessionmaker(read_engine, expire_on_commit=False),
-            read_engine=readers,
+            lookup_sessionmaker=async_sessionmaker(lookup_engine, expire_on_commit=False),
+            extra_engines=extra,
         )
 
     @property
@@ -160,9 +170,8 @@ class Database:
         return self.engine.dialect.name
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self.read_engine is not None:
-            await self.read_engine.dispose()
+        for engine in (self.engine, *self.extra_engines):
+            await engine.dispose()
 
 
 def database_of(request: Request) -> Database:

@@ -35,7 +35,7 @@ async def _identify(database: DatabaseDep, codec: TokenCodec, secret: str) -> Pr
     if secret.startswith(service.KEY_PREFIX):
         # A short read of its own: the key lookup must not hold a connection (or SQLite's
         # write lock) for the rest of the request.
-        async with database.read_sessionmaker() as session:
+        async with database.lookup_sessionmaker() as session:
             key = await service.find_active_key(session, secret)
         if key is None:
             raise Unauthorized("The bearer token is not a valid, unrevoked API key.")
