@@ -2,6 +2,8 @@
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,15 @@ from app.models import Customer, CustomerBadge, CustomerPerk
 from app.models.base import utcnow
 
 
+@cache
+def _upsert(insert: Any) -> Any:
+    """``INSERT ... ON CONFLICT (id) DO UPDATE ... RETURNING``, built once per dialect."""
+    statement = insert(Customer)
+    return statement.on_conflict_do_update(
+        index_elements=["id"], set_={"id": statement.excluded.id}
+    ).returning(Customer)
+
+
 async def lock_or_create(session: AsyncSession, customer_id: str, seen_at: datetime) -> Customer:
     """The customer's row, created if new, locked until the transaction ends.
 
@@ -19,25 +30,25 @@ async def lock_or_create(session: AsyncSession, customer_id: str, seen_at: datet
     PostgreSQL the no-op update takes the row lock that serialises every change to one
     customer's points across workers; SQLite's write transaction already serialises.
     """
-    insert = insert_for(session)
-    statement = insert(Customer).values(
-        id=customer_id,
-        created_at=utcnow(),
-        first_seen_at=seen_at,
-        purchase_count=0,
-        lifetime_spend=Decimal(0),
-        referral_count=0,
-        points_earned=0,
-        points_redeemed=0,
-        points_expired=0,
-        points_reversed=0,
-        points_adjusted=0,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["id"], set_={"id": statement.excluded.id}
-    ).returning(Customer)
+    values = {
+        "id": customer_id,
+        "created_at": utcnow(),
+        "first_seen_at": seen_at,
+        "purchase_count": 0,
+        "lifetime_spend": Decimal(0),
+        "referral_count": 0,
+        "points_earned": 0,
+        "points_redeemed": 0,
+        "points_expired": 0,
+        "points_reversed": 0,
+        "points_adjusted": 0,
+    }
     customer: Customer = (
-        await session.scalars(statement, execution_options={"populate_existing": True})
+        await session.scalars(
+            _upsert(insert_for(session)),
+            values,
+            execution_options={"populate_existing": True},
+        )
     ).one()
     # Events may arrive out of order; the customer is as old as their earliest event.
     if seen_at < customer.first_seen_at:

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -144,33 +145,34 @@ def _typed_columns(event: AnyEvent) -> dict[str, Any]:
     return columns
 
 
+@cache
+def _claim_statement(insert: Any) -> Any:
+    """Built once per dialect: constructing the 15-column insert cost as much as running it."""
+    return insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)
+
+
 async def _claim(session: AsyncSession, event: AnyEvent, digest: str, version: int) -> bool:
     """Insert the event row; False when the id was already taken.
 
     The primary key arbitrates between concurrent posts of one id: on PostgreSQL the
     second insert waits for the first transaction and then does nothing.
     """
-    insert = insert_for(session)
-    statement = (
-        insert(Event)
-        .values(
-            id=event.id,
-            type=event.type.value,
-            customer_id=event.customer_id,
-            occurred_at=event.occurred_at,
-            received_at=utcnow(),
-            channel=event.channel,
-            data=event.data.model_dump(mode="json"),
-            attributes=event.attributes,
-            body_hash=digest,
-            ruleset_version=version,
-            response={},
-            **_typed_columns(event),
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Event.id)
-    )
-    return (await session.execute(statement)).first() is not None
+    values = {
+        "id": event.id,
+        "type": event.type.value,
+        "customer_id": event.customer_id,
+        "occurred_at": event.occurred_at,
+        "received_at": utcnow(),
+        "channel": event.channel,
+        "data": event.data.model_dump(mode="json"),
+        "attributes": event.attributes,
+        "body_hash": digest,
+        "ruleset_version": version,
+        "response": {},
+        **_typed_columns(event),
+    }
+    statement = _claim_statement(insert_for(session))
+    return (await session.execute(statement, values)).first() is not None
 
 
 async def _replay(session: AsyncSession, event_id: str, digest: str) -> Ingested:

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Unprocessable
@@ -41,7 +51,7 @@ class Balance:
     expired: int
 
 
-def _open(now: datetime) -> ColumnElement[bool]:
+def _open(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Lots that still hold points (or debt) and have not expired."""
     return and_(
         PointLot.remaining != 0,
@@ -49,22 +59,27 @@ def _open(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _balance_statement() -> Select[int, int]:
+    now: BindParameter[datetime] = bindparam("now")
+
+    def total(when: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((when, PointLot.remaining), else_=0)), 0)
+
+    return select(total(PointLot.available_at <= now), total(PointLot.available_at > now)).where(
+        PointLot.customer_id == bindparam("customer_id"), _open(now)
+    )
+
+
+# Built once: every event reads the balance, and constructing this expression (and its
+# cache key) cost about as much as running it.
+_BALANCE = _balance_statement()
+
+
 async def balance(
     session: AsyncSession, customer: Customer, now: datetime | None = None
 ) -> Balance:
-    now = now or utcnow()
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(
-                    func.sum(case((PointLot.available_at <= now, PointLot.remaining), else_=0)), 0
-                ),
-                func.coalesce(
-                    func.sum(case((PointLot.available_at > now, PointLot.remaining), else_=0)), 0
-                ),
-            ).where(PointLot.customer_id == customer.id, _open(now))
-        )
-    ).one()
+    parameters = {"now": now or utcnow(), "customer_id": customer.id}
+    row = (await session.execute(_BALANCE, parameters)).one()
     return Balance(
         available=int(row[0]),
         pending=int(row[1]),
