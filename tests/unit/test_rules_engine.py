@@ -800,6 +800,93 @@ def test_evaluate_is_deterministic_and_never_raises(
     assert {e.rule_id for e in first.effects} <= set(first.fired)
 
 
+# The generated fast path (non-explain evaluate) must agree exactly with the closures it
+# stands in for: evaluate() falls back to them when a ruleset has no generated function.
+
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2), st.dictionaries(st.sampled_from(["a", "b"]), inner)
+    ),
+    max_leaves=3,
+)
+
+# Windows and events in the same few days, so that events fall on both sides of them.
+SOON = {"min_value": datetime(2026, 11, 20), "max_value": datetime(2026, 11, 27)}
+
+windowed_docs = st.builds(
+    lambda d, start, shape: d.model_copy(
+        update={
+            "active_from": start if shape != "until" else None,
+            "active_until": start + timedelta(days=2) if shape != "from" else None,
+        }
+    ),
+    rule_docs,
+    st.datetimes(timezones=st.just(UTC), **SOON),
+    st.sampled_from(["from", "until", "both"]),
+)
+
+rough_events = st.builds(
+    lambda t, data, attrs, channel, at: EventFacts(
+        type=t, occurred_at=at, data=data, attributes=attrs, channel=channel
+    ),
+    st.sampled_from(["purchase", "signup", "review"]),
+    st.dictionaries(st.sampled_from(["amount", "currency", "order_id"]), json_values),
+    st.dictionaries(st.sampled_from(["score", "flag"]), json_values, max_size=2),
+    st.sampled_from([None, "web", "pos", 3]),
+    st.one_of(
+        st.datetimes(**SOON),  # naive: read as UTC
+        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3))]), **SOON),
+    ),
+)
+
+rough_customers = st.builds(
+    CustomerFacts,
+    purchase_count=st.one_of(st.integers(0, 20), st.just("3")),
+    lifetime_spend=st.one_of(st.decimals(min_value=0, max_value=500, places=2), st.floats()),
+    tier=st.sampled_from([None, "gold", "silver", 1]),
+    badges=st.frozensets(st.sampled_from(["a", "b", "c"])),
+    signup_date=st.one_of(st.none(), st.dates(), st.just("2026-01-01")),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(rule_docs, windowed_docs), min_size=1, max_size=6),
+    st.one_of(events, rough_events),
+    st.one_of(customers, rough_customers),
+    usages,
+)
+def test_generated_fast_path_matches_the_rule_by_rule_closures(
+    docs: list[RuleDocument],
+    event: EventFacts,
+    customer: CustomerFacts,
+    usage: LimitUsage,
+) -> None:
+    pairs = [(f"r{i}", d) for i, d in enumerate(docs)]
+    closures_only = compile_ruleset(3, pairs)
+    closures_only._held.clear()
+    expected = evaluate(closures_only, event, customer, usage)
+    assert evaluate(compile_ruleset(3, pairs), event, customer, usage) == expected
+
+
+def test_fast_path_reports_a_failing_rule_like_the_closures() -> None:
+    rules = {
+        "a": doc(name="a", priority=1, conditions={"fact": "data.amount", "op": "gt", "value": 5}),
+        "b": doc(
+            name="b",
+            priority=2,
+            conditions={"fact": "attributes.basket", "op": "gt", "value": 10},
+        ),
+        "c": doc(name="c", priority=3, conditions={"fact": "data.amount", "op": "lt", "value": 5}),
+    }
+    outcome = run(rules, purchase(attributes={"basket": "lots"}), explain=False)
+    message = 'cannot evaluate attributes.basket gt 10: the fact is a string (value "lots")'
+    assert outcome.errors == [RuleError("b", message)]
+    assert outcome.fired == ["a"]
+    assert outcome.effects == [award("a", 10, "a")]
+
+
 def test_every_event_type_is_accepted() -> None:
     for event_type in EVENT_TYPES:
         outcome = run(doc(types=[event_type]), event(event_type))
