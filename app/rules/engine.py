@@ -856,6 +856,11 @@ def _comparison_source(cmp: Comparison, types: Sequence[str], src: _Source) -> s
     read, v = src.fact(spec)
     if op == "exists":
         return f"({read} is not None)" if value else f"({read} is None)"
+    if spec.kind is FactKind.ANY and (op == "eq" or op == "ne"):
+        # _loose_eq inline: true never equals 1 in untyped facts.
+        same_kind = "is" if type(value) is bool else "is not"
+        equal = f"type({v}) {same_kind} bool and {v} == {src.bind(value)}"
+        return f"({read} is not None and {'' if op == 'eq' else 'not '}({equal}))"
     if spec.kind is FactKind.ANY or spec.kind is FactKind.STRING_LIST or op not in _FUSABLE:
         return f"({read} is not None and {src.bind(_test_for(spec, op, value))}({v}))"
     if op == "eq":
@@ -866,10 +871,19 @@ def _comparison_source(cmp: Comparison, types: Sequence[str], src: _Source) -> s
         return f"({read} is not None and {v} in {src.bind(frozenset(value))})"
     if op == "not_in":
         return f"({read} is not None and {v} not in {src.bind(frozenset(value))})"
+    if spec.kind is FactKind.NUMBER:
+        # Number facts are Decimals, which order against a Decimal twice as fast as against an
+        # int. The answer is the same for every fact value but a NaN float, which raises
+        # against a Decimal, and then the closures answer instead.
+        value = tuple(map(_as_decimal, value)) if op == "between" else _as_decimal(value)
     if op == "between":
         lo, hi = value
         return f"({read} is not None and ({src.bind(lo)} <= {v} <= {src.bind(hi)}) is True)"
     return f"({read} is not None and ({v} {_ORDERED_SYMBOLS[op]} {src.bind(value)}) is True)"
+
+
+def _as_decimal(value: Any) -> Any:
+    return Decimal(value) if type(value) is int else value
 
 
 def _condition_source(node: ConditionNode, types: Sequence[str], src: _Source) -> str:
