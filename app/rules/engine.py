@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import (
@@ -114,6 +114,9 @@ class Outcome:
 
     ``fired`` lists the ids of the rules that fired, in evaluation order, including rules whose
     effects all came to zero points: those are the firings to count against per-customer limits.
+    ``unsettled`` is what ``effects`` was before multipliers were settled (multiply_points
+    effects carrying only their factor; possibly the very same list when nothing multiplied),
+    from which ``settle_without`` settles them again when the database drops a rule.
     """
 
     effects: list[Effect]
@@ -121,6 +124,7 @@ class Outcome:
     skipped: list[SkippedRule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
+    unsettled: list[Effect] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def points(self) -> int:
@@ -1111,6 +1115,7 @@ def evaluate(
             stop_priority = rule.priority
             stopped_by = rule.rule_id
 
+    unsettled = effects
     if multipliers:
         try:
             effects, withdrawn = _apply_multipliers(ruleset, effects, usage)
@@ -1124,7 +1129,7 @@ def evaluate(
             fired.remove(rule_id)
             if explain:
                 skipped.append(SkippedRule(rule_id, ruleset.rule(rule_id).name, reason))
-    return Outcome(effects, ruleset.version, skipped, errors, fired)
+    return Outcome(effects, ruleset.version, skipped, errors, fired, unsettled)
 
 
 def _apply_multipliers(
@@ -1140,18 +1145,11 @@ def _apply_multipliers(
     """
     withdrawn: list[str] = []
     while True:
-        base = sum(e.points or 0 for e in effects if e.action == "award_points")
-        product = Decimal(1)
-        previous = base
-        extras: dict[int, int] = {}
+        extras = _multiplier_extras(effects)
         per_rule: dict[str, int] = {}
-        for i, e in enumerate(effects):
-            if e.action == "multiply_points" and e.factor is not None:
-                product = _DEC.multiply(product, e.factor)
-                total = math.floor(_DEC.multiply(base, product))
-                extras[i] = total - previous
-                previous = total
-                per_rule[e.rule_id] = per_rule.get(e.rule_id, 0) + extras[i]
+        for i, extra in extras.items():
+            rule_id = effects[i].rule_id
+            per_rule[rule_id] = per_rule.get(rule_id, 0) + extra
         over: str | None = None
         for rule_id, extra in per_rule.items():
             budget = ruleset.rule(rule_id).budget_points
@@ -1169,13 +1167,41 @@ def _apply_multipliers(
             break
         effects = [e for e in effects if e.rule_id != over]
         withdrawn.append(over)
+    return _settled(effects, extras), withdrawn
+
+
+def _multiplier_extras(effects: Sequence[Effect]) -> dict[int, int]:
+    """The extra points of each multiply_points effect, by its index in ``effects``."""
+    base = sum(e.points or 0 for e in effects if e.action == "award_points")
+    product = Decimal(1)
+    previous = base
+    extras: dict[int, int] = {}
+    for i, e in enumerate(effects):
+        if e.action == "multiply_points" and e.factor is not None:
+            product = _DEC.multiply(product, e.factor)
+            total = math.floor(_DEC.multiply(base, product))
+            extras[i] = total - previous
+            previous = total
+    return extras
+
+
+def _settled(effects: Sequence[Effect], extras: Mapping[int, int]) -> list[Effect]:
     settled = []
     for i, e in enumerate(effects):
         if i not in extras:
             settled.append(e)
         elif extras[i] != 0:  # a multiplier with nothing to multiply leaves no ledger line
             settled.append(e._replace(points=extras[i]))
-    return settled, withdrawn
+    return settled
+
+
+def settle_without(outcome: Outcome, dropped: Iterable[str]) -> list[Effect]:
+    """The outcome's effects once the rules ``dropped`` are taken out, with multipliers
+    settled again on the awards that remain (the database layer drops a rule that lost a
+    limit race after evaluation; a multiplier must not keep extras earned on its awards)."""
+    gone = set(dropped)
+    kept = [e for e in outcome.unsettled if e.rule_id in outcome.fired and e.rule_id not in gone]
+    return _settled(kept, _multiplier_extras(kept))
 
 
 # --------------------------------------------------------------------------- DB-layer helpers
@@ -1223,5 +1249,6 @@ __all__ = [
     "evaluate",
     "make_getter",
     "period_key",
+    "settle_without",
     "tier_for_points",
 ]

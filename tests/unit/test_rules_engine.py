@@ -19,6 +19,7 @@ from app.rules.engine import (
     compile_ruleset,
     evaluate,
     period_key,
+    settle_without,
     tier_for_points,
 )
 from app.rules.facts import (
@@ -807,6 +808,8 @@ def test_evaluate_is_deterministic_and_never_raises(
     assert again.errors == first.errors
     assert all(e.points != 0 for e in first.effects)
     assert {e.rule_id for e in first.effects} <= set(first.fired)
+    # Settling again with nothing dropped is what evaluate settled.
+    assert settle_without(first, []) == first.effects
 
 
 def closures_only(ruleset: Any) -> Any:
