@@ -27,11 +27,13 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.rules.engine import (
+    CompiledRule,
     CompiledRuleset,
     Effect,
     Outcome,
     compile_ruleset,
     period_key,
+    settle_without,
     tier_for_points,
 )
 from app.rules.facts import LimitUsage, RuleUsage
@@ -457,6 +459,18 @@ async def _take_budget(session: AsyncSession, rule_id: str, points: int, budget:
     return (await session.execute(statement)).first() is not None
 
 
+async def _give_back_budget(session: AsyncSession, rule_id: str, points: int) -> None:
+    await session.execute(
+        update(RuleBudget)
+        .where(RuleBudget.rule_id == rule_id)
+        .values(issued=RuleBudget.issued - points)
+    )
+
+
+def _points_of(effects: list[Effect], rule_id: str) -> int:
+    return sum(e.points or 0 for e in effects if e.rule_id == rule_id)
+
+
 async def consume_limits(
     session: AsyncSession,
     ruleset: CompiledRuleset,
@@ -468,35 +482,74 @@ async def consume_limits(
 
     Answers the effects to apply: those of a rule whose consumption lost a race (its count or
     budget was used up by a concurrent event after usage was read) are dropped and reported.
+
+    A multiplier's extra points are a share of every award of the event, so once a rule is
+    dropped the multipliers are settled again on the awards that remain, and the budget a
+    multiplier rule already took is trued up to its new points (given back, or taken, and the
+    rule dropped if that fails). Rules without a multiplier go first, so that multiplier rules
+    mostly take their budget once, on final figures. Both orders are fixed per rule, which
+    keeps concurrent events locking limit rows in the same order.
     """
     dropped: list[Dropped] = []
     lost: set[str] = set()
-    for rule_id in outcome.fired:
+    effects = outcome.effects
+    counted: dict[str, str] = {}  # rule id -> period key whose count it took
+    taken: dict[str, int] = {}  # rule id -> budget points it took
+
+    async def drop(rule: CompiledRule, reason: str) -> None:
+        nonlocal effects
+        rule_id = rule.rule_id
+        if rule_id in counted:
+            await _give_back_count(session, rule_id, customer_id, counted.pop(rule_id))
+        if taken.get(rule_id):
+            await _give_back_budget(session, rule_id, taken[rule_id])
+        taken.pop(rule_id, None)
+        lost.add(rule_id)
+        dropped.append(Dropped(rule_id, rule.name, reason))
+        effects = settle_without(outcome, lost)
+
+    for rule_id in sorted(outcome.fired, key=lambda r: ruleset.rule(r).has_multiplier):
         rule = ruleset.rule(rule_id)
         limits = rule.limits
         if limits is None:
             continue
-        counted: str | None = None
         if limits.per_customer is not None:
             key = period_key(limits.per_customer.period, occurred_at)
             if not await _take_count(session, rule_id, customer_id, key, limits.per_customer.count):
-                lost.add(rule_id)
-                dropped.append(Dropped(rule_id, rule.name, rule.limit_reason))
+                await drop(rule, rule.limit_reason)
                 continue
-            counted = key
+            counted[rule_id] = key
         if limits.budget_points is not None:
-            points = sum(e.points or 0 for e in outcome.effects if e.rule_id == rule_id)
-            if not await _take_budget(session, rule_id, points, limits.budget_points):
-                if counted is not None:
-                    await _give_back_count(session, rule_id, customer_id, counted)
-                lost.add(rule_id)
-                dropped.append(Dropped(rule_id, rule.name, "budget exhausted"))
+            points = _points_of(effects, rule_id)
+            if await _take_budget(session, rule_id, points, limits.budget_points):
+                taken[rule_id] = points
+            else:
+                await drop(rule, "budget exhausted")
+
+    settled = False
+    while not settled:
+        settled = True
+        for rule_id in list(taken):
+            rule = ruleset.rule(rule_id)
+            budget = rule.budget_points
+            assert budget is not None
+            took, now = taken[rule_id], _points_of(effects, rule_id)
+            if now < took:
+                await _give_back_budget(session, rule_id, took - now)
+                taken[rule_id] = now
+            elif now > took:
+                if not await _take_budget(session, rule_id, now - took, budget):
+                    await drop(rule, "budget exhausted")
+                    settled = False  # another drop: settle and true up again
+                    break
+                taken[rule_id] = now
+
     for item in dropped:
         logger.info(
             "rule limit lost to a concurrent event",
             extra={"rule_id": item.rule_id, "reason": item.reason},
         )
-    return [e for e in outcome.effects if e.rule_id not in lost], dropped
+    return effects, dropped
 
 
 # --------------------------------------------------------------------------- tiers

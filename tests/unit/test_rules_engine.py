@@ -19,6 +19,7 @@ from app.rules.engine import (
     compile_ruleset,
     evaluate,
     period_key,
+    settle_without,
     tier_for_points,
 )
 from app.rules.facts import (
@@ -657,7 +658,16 @@ json_scalars = st.one_of(
 
 @st.composite
 def comparisons(draw: st.DrawFn) -> dict[str, Any]:
-    family = draw(st.sampled_from(["number", "integer", "string", "badges", "exists", "date"]))
+    family = draw(
+        st.sampled_from(["number", "integer", "string", "badges", "exists", "date", "untyped"])
+    )
+    if family == "untyped":
+        op = draw(st.sampled_from(["eq", "ne", "in", "not_in", "contains"]))
+        value = draw(st.sampled_from([True, False, 1, 0, "x"]))
+        if op == "contains":
+            value = "x"
+        listed = op in ("in", "not_in")
+        return {"fact": "attributes.flag", "op": op, "value": [value] if listed else value}
     if family == "exists":
         fact = draw(st.sampled_from(NUMBER_FACTS + STRING_FACTS + ["attributes.flag"]))
         return {"fact": fact, "op": "exists", "value": draw(st.booleans())}
@@ -798,6 +808,192 @@ def test_evaluate_is_deterministic_and_never_raises(
     assert again.errors == first.errors
     assert all(e.points != 0 for e in first.effects)
     assert {e.rule_id for e in first.effects} <= set(first.fired)
+    # Settling again with nothing dropped is what evaluate settled.
+    assert settle_without(first, []) == first.effects
+
+
+def closures_only(ruleset: Any) -> Any:
+    """The ruleset without its generated functions: evaluate() then runs the closures."""
+    ruleset._held.clear()
+    return ruleset
+
+
+# The generated fast path (non-explain evaluate) must agree exactly with the closures it
+# stands in for: evaluate() falls back to them when a ruleset has no generated function.
+
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2), st.dictionaries(st.sampled_from(["a", "b"]), inner)
+    ),
+    max_leaves=3,
+)
+
+# Windows and events in the same few days, so that events fall on both sides of them.
+SOON = {"min_value": datetime(2026, 11, 20), "max_value": datetime(2026, 11, 27)}
+
+windowed_docs = st.builds(
+    lambda d, start, shape: d.model_copy(
+        update={
+            "active_from": start if shape != "until" else None,
+            "active_until": start + timedelta(days=2) if shape != "from" else None,
+        }
+    ),
+    rule_docs,
+    st.datetimes(timezones=st.just(UTC), **SOON),
+    st.sampled_from(["from", "until", "both"]),
+)
+
+rough_events = st.builds(
+    lambda t, data, attrs, channel, at: EventFacts(
+        type=t, occurred_at=at, data=data, attributes=attrs, channel=channel
+    ),
+    st.sampled_from(["purchase", "signup", "review"]),
+    st.dictionaries(st.sampled_from(["amount", "currency", "order_id"]), json_values),
+    st.dictionaries(st.sampled_from(["score", "flag"]), json_values, max_size=2),
+    st.sampled_from([None, "web", "pos", 3]),
+    st.one_of(
+        st.datetimes(**SOON),  # naive: read as UTC
+        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3))]), **SOON),
+    ),
+)
+
+rough_customers = st.builds(
+    CustomerFacts,
+    purchase_count=st.one_of(st.integers(0, 20), st.just("3")),
+    lifetime_spend=st.one_of(st.decimals(min_value=0, max_value=500, places=2), st.floats()),
+    tier=st.sampled_from([None, "gold", "silver", 1]),
+    badges=st.frozensets(st.sampled_from(["a", "b", "c"])),
+    signup_date=st.one_of(st.none(), st.dates(), st.just("2026-01-01")),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(rule_docs, windowed_docs), min_size=1, max_size=6),
+    st.one_of(events, rough_events),
+    st.one_of(customers, rough_customers),
+    usages,
+)
+def test_generated_fast_path_matches_the_rule_by_rule_closures(
+    docs: list[RuleDocument],
+    event: EventFacts,
+    customer: CustomerFacts,
+    usage: LimitUsage,
+) -> None:
+    pairs = [(f"r{i}", d) for i, d in enumerate(docs)]
+    expected = evaluate(closures_only(compile_ruleset(3, pairs)), event, customer, usage)
+    assert evaluate(compile_ruleset(3, pairs), event, customer, usage) == expected
+
+
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 5, 23, Decimal(5), Decimal("4.99"), Decimal("NaN"),
+    Decimal("-Infinity"), 5.0, 4.99, float("nan"), float("inf"), "5", "x", "web", "gold", "",
+    [], ["a"], ("a", "b"), frozenset({"a"}), {"a": 1}, date(2026, 1, 1),
+    datetime(2026, 11, 25, 15, 30), AT, AT.astimezone(timezone(timedelta(hours=-3))),
+]  # fmt: skip
+OPERANDS: list[Any] = [
+    5, 4.99, 0, True, False, 1, "x", "web", "a", "2026-01-01", "2026-11-25T15:30:00Z",
+    [5, 23], [0, 1], [True], ["a", "x"], ["web", "gold"], ["2026-01-01", "2026-12-31"],
+    ["2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z"],
+]  # fmt: skip
+OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "between", "exists"]
+
+
+def placed(fact: str, value: Any) -> tuple[EventFacts, CustomerFacts]:
+    """An event and customer whose ``fact`` reads ``value`` (the rest is ordinary)."""
+    head, _, name = fact.partition(".")
+    data: dict[str, Any] = {"order_id": "o-1", "amount": Decimal(20), "currency": "EUR"}
+    if head == "data":
+        data[name] = value
+    attributes = {name: value} if head == "attributes" else {}
+    customer = CustomerFacts(**{name: value}) if head == "customer" else NOBODY
+    return (
+        EventFacts(
+            type="purchase",
+            occurred_at=value if head in ("time", "event") and name != "channel" else AT,
+            channel=value if fact == "event.channel" else "web",
+            data=data,
+            attributes=attributes,
+        ),
+        customer,
+    )
+
+
+@pytest.mark.parametrize(
+    "fact",
+    [
+        "data.amount",
+        "data.currency",
+        "attributes.flag",
+        "event.channel",
+        "event.occurred_at",
+        "time.hour",
+        "customer.purchase_count",
+        "customer.lifetime_spend",
+        "customer.tier",
+        "customer.badges",
+        "customer.signup_date",
+    ],
+)
+def test_fast_path_agrees_on_every_operator_and_odd_fact_value(fact: str) -> None:
+    checked = 0
+    for op in OPS:
+        for operand in [*OPERANDS, None] if op == "exists" else OPERANDS:
+            if op == "exists" and operand not in (True, False):
+                continue
+            try:
+                rule = doc(conditions={"fact": fact, "op": op, "value": operand})
+            except ValueError:  # pydantic's ValidationError: not a valid comparison
+                continue
+            fast = compile_ruleset(1, [("r", rule)])
+            slow = closures_only(compile_ruleset(1, [("r", rule)]))
+            for value in ODD_VALUES:
+                event, customer = placed(fact, value)
+                expected = evaluate(slow, event, customer)
+                assert evaluate(fast, event, customer) == expected, (op, operand, value)
+                checked += 1
+    assert checked > 100
+
+
+def test_fast_path_agrees_at_window_edges() -> None:
+    start, end = AT, AT + timedelta(days=1)
+    rules = [
+        ("both", doc(active_from=start.isoformat(), active_until=end.isoformat())),
+        ("from", doc(active_from=start.isoformat())),
+        ("until", doc(active_until=end.isoformat())),
+    ]
+    fast = compile_ruleset(1, rules)
+    slow = closures_only(compile_ruleset(1, rules))
+    tick = timedelta(microseconds=1)
+    for edge in (start, end):
+        for at in (edge - tick, edge, edge + tick):
+            for moment in (
+                at,
+                at.replace(tzinfo=None),
+                at.astimezone(timezone(timedelta(hours=5))),
+            ):
+                event = purchase(at=moment)
+                assert evaluate(fast, event, NOBODY) == evaluate(slow, event, NOBODY), moment
+    assert evaluate(fast, purchase(at=start), NOBODY).fired == ["both", "from", "until"]
+    assert evaluate(fast, purchase(at=end), NOBODY).fired == ["from"]
+
+
+def test_fast_path_reports_a_failing_rule_like_the_closures() -> None:
+    rules = {
+        "a": doc(name="a", priority=1, conditions={"fact": "data.amount", "op": "gt", "value": 5}),
+        "b": doc(
+            name="b",
+            priority=2,
+            conditions={"fact": "attributes.basket", "op": "gt", "value": 10},
+        ),
+        "c": doc(name="c", priority=3, conditions={"fact": "data.amount", "op": "lt", "value": 5}),
+    }
+    outcome = run(rules, purchase(attributes={"basket": "lots"}), explain=False)
+    message = 'cannot evaluate attributes.basket gt 10: the fact is a string (value "lots")'
+    assert outcome.errors == [RuleError("b", message)]
+    assert outcome.fired == ["a"]
+    assert outcome.effects == [award("a", 10, "a")]
 
 
 def test_every_event_type_is_accepted() -> None:
