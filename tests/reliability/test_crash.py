@@ -94,7 +94,13 @@ async def test_sigkill_under_load_then_retry_processes_every_event_once(
     assert unanswered
 
     with running_server(database_url, workers=1) as server:
-        retried = await _post_all(server, unanswered, kill_after=None)
+        # A client retries until it gets an answer: on a loaded machine a request may still
+        # time out on the client's side, and its retry is one more round.
+        retried: dict[str, int] = {}
+        for _ in range(3):
+            pending = [b for b in unanswered if b["id"] not in retried]
+            if pending:
+                retried.update(await _post_all(server, pending, kill_after=None))
         # Every retry succeeds: 201 if the first attempt never committed, 200 (a replay) if
         # it committed but its answer was lost with the connection.
         assert len(retried) == len(unanswered)
