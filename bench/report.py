@@ -84,6 +84,14 @@ def render(results: dict[str, Any]) -> str:
             "< 200 MB",
             _verdict(ingest["peak_rss_mb"], TARGETS["rss_mb"], False),
         )
+        if ingest.get("workers", 1) > 1 and "peak_process_rss_mb" in ingest:
+            row(
+                f"{name}: peak RSS of the largest process",
+                ingest["peak_process_rss_mb"],
+                " MB",
+                "< 200 MB",
+                _verdict(ingest["peak_process_rss_mb"], TARGETS["rss_mb"], False),
+            )
     if base:
         row(
             "baseline (bare FastAPI + EventIn): events/s",

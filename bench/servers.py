@@ -35,6 +35,9 @@ class Server:
     token: str
     process: subprocess.Popen[bytes]
     peak_rss: int = 0
+    # The largest single process (a worker): with several workers, the sum above counts
+    # the supervisor and every worker.
+    peak_process_rss: int = 0
     _sampling: bool = field(default=False, repr=False)
 
     @property
@@ -43,11 +46,15 @@ class Server:
 
     def rss(self) -> int:
         """Resident memory of the server: the uvicorn process and its workers."""
+        return sum(self.process_rss())
+
+    def process_rss(self) -> list[int]:
+        """Resident memory of each of the server's processes."""
         try:
             root = psutil.Process(self.process.pid)
-            return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            return [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
         except psutil.Error:
-            return 0
+            return []
 
     @contextmanager
     def sampling_rss(self, every: float = 0.1) -> Iterator[None]:
@@ -56,7 +63,9 @@ class Server:
 
         def sample() -> None:
             while self._sampling:
-                self.peak_rss = max(self.peak_rss, self.rss())
+                each = self.process_rss()
+                self.peak_rss = max(self.peak_rss, sum(each))
+                self.peak_process_rss = max(self.peak_process_rss, *each, 0)
                 time.sleep(every)
 
         thread = threading.Thread(target=sample, daemon=True)
@@ -144,6 +153,7 @@ def load(
         finished = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(finished.stdout)
     result["peak_rss_mb"] = round(server.peak_rss / 2**20, 1)
+    result["peak_process_rss_mb"] = round(server.peak_process_rss / 2**20, 1)
     return result
 
 
