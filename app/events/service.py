@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -145,9 +145,16 @@ def _typed_columns(event: AnyEvent) -> dict[str, Any]:
     return columns
 
 
+_STORE_RESPONSE = (
+    update(Event).where(Event.id == bindparam("event_id")).values(response=bindparam("answer"))
+)
+
+
+# The statements every event runs are built once (per dialect, where ON CONFLICT differs)
+# and executed with parameters: constructing them and their cache keys cost about as much
+# as running them.
 @cache
 def _claim_statement(insert: Any) -> Any:
-    """Built once per dialect: constructing the 15-column insert cost as much as running it."""
     return insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)
 
 
@@ -188,29 +195,28 @@ async def _replay(session: AsyncSession, event_id: str, digest: str) -> Ingested
     return Ingested(result=EventResult.model_validate(stored.response), replayed=True)
 
 
+@cache
+def _order_statement(insert: Any) -> Any:
+    return insert(Order).on_conflict_do_nothing(index_elements=["id"]).returning(Order.id)
+
+
 async def _record_purchase(
     session: AsyncSession, customer: Customer, event: PurchaseEvent, points_earned: int
 ) -> None:
     data = event.data
-    insert = insert_for(session)
-    claimed = (
-        await session.execute(
-            insert(Order)
-            .values(
-                id=data.order_id,
-                customer_id=customer.id,
-                purchase_event_id=event.id,
-                amount=data.amount,
-                currency=data.currency,
-                refunded_amount=Decimal(0),
-                points_earned=points_earned,
-                points_reversed=0,
-                points_shortfall=0,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Order.id)
-        )
-    ).first()
+    values = {
+        "id": data.order_id,
+        "customer_id": customer.id,
+        "purchase_event_id": event.id,
+        "amount": data.amount,
+        "currency": data.currency,
+        "refunded_amount": Decimal(0),
+        "points_earned": points_earned,
+        "points_reversed": 0,
+        "points_shortfall": 0,
+    }
+    statement = _order_statement(insert_for(session))
+    claimed = (await session.execute(statement, values)).first()
     if claimed is None:
         raise DuplicateOrder(
             f"Order {data.order_id!r} was already recorded by another purchase event.",
@@ -429,7 +435,7 @@ async def ingest(
         balance=BalanceOut.model_validate(balance),
     )
     await session.execute(
-        update(Event).where(Event.id == event.id).values(response=result.model_dump(mode="json"))
+        _STORE_RESPONSE, {"event_id": event.id, "answer": result.model_dump(mode="json")}
     )
     if explain:
         # Rule errors are already among the skipped rules, as "error: ...".

@@ -10,9 +10,10 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import insert_for
@@ -118,8 +119,12 @@ DEFAULT_ACTIVE = ActiveRuleset(0, DEFAULT_RULESET, None, facts_read([DEFAULT_DOC
 # --------------------------------------------------------------------------- reading
 
 
+# Read by every event: built once.
+_CURRENT_VERSION = select(RulesetHead.version).where(RulesetHead.id == 1)
+
+
 async def current_version(session: AsyncSession) -> int:
-    version = await session.scalar(select(RulesetHead.version).where(RulesetHead.id == 1))
+    version = await session.scalar(_CURRENT_VERSION)
     return version or 0
 
 
@@ -365,6 +370,25 @@ def _limited(ruleset: CompiledRuleset, event_type: str) -> list[tuple[str, Perio
     return out
 
 
+# Read (and taken) on every event a limited rule could fire for: built once.
+_LIMIT_COUNTS = select(
+    RuleLimitCounter.rule_id, RuleLimitCounter.period_key, RuleLimitCounter.count
+).where(
+    RuleLimitCounter.customer_id == bindparam("customer_id"),
+    RuleLimitCounter.rule_id.in_(bindparam("rule_ids", expanding=True)),
+)
+
+
+@cache
+def _take_count_statement(insert: Any) -> Any:
+    statement = insert(RuleLimitCounter)
+    return statement.on_conflict_do_update(
+        index_elements=["rule_id", "customer_id", "period_key"],
+        set_={"count": RuleLimitCounter.count + 1},
+        where=RuleLimitCounter.count < bindparam("limit"),
+    ).returning(RuleLimitCounter.count)
+
+
 async def limit_usage(
     session: AsyncSession,
     ruleset: CompiledRuleset,
@@ -381,12 +405,7 @@ async def limit_usage(
     keys = {rule_id: period_key(period, occurred_at) for rule_id, period, _ in limited if period}
     if keys:
         result = await session.execute(
-            select(
-                RuleLimitCounter.rule_id, RuleLimitCounter.period_key, RuleLimitCounter.count
-            ).where(
-                RuleLimitCounter.customer_id == customer_id,
-                RuleLimitCounter.rule_id.in_(list(keys)),
-            )
+            _LIMIT_COUNTS, {"customer_id": customer_id, "rule_ids": list(keys)}
         )
         counts = {
             row.rule_id: int(row[2]) for row in result if keys.get(row.rule_id) == row.period_key
@@ -420,16 +439,9 @@ class Dropped:
 async def _take_count(
     session: AsyncSession, rule_id: str, customer_id: str, key: str, limit: int
 ) -> bool:
-    insert = insert_for(session)
-    statement = insert(RuleLimitCounter).values(
-        rule_id=rule_id, customer_id=customer_id, period_key=key, count=1
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["rule_id", "customer_id", "period_key"],
-        set_={"count": RuleLimitCounter.count + 1},
-        where=RuleLimitCounter.count < limit,
-    ).returning(RuleLimitCounter.count)
-    return (await session.execute(statement)).first() is not None
+    values = {"rule_id": rule_id, "customer_id": customer_id, "period_key": key, "count": 1}
+    statement = _take_count_statement(insert_for(session))
+    return (await session.execute(statement, {**values, "limit": limit})).first() is not None
 
 
 async def _give_back_count(session: AsyncSession, rule_id: str, customer_id: str, key: str) -> None:
