@@ -1,13 +1,16 @@
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
-from app.database import DatabaseDep, ReadSession
+from app.database import Database, DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.metrics import docs, service
 from app.metrics.periods import Period, Window, resolve, split
@@ -84,9 +87,9 @@ async def _compute(
             session, window, by, activity_days, churn=name is MetricName.churn
         )
     if name is MetricName.repeat_purchase_rate:
-        return await service.repeat_purchase_rate(session, window, by)
+        return await service.repeat_purchase_rate(session, window, by, activity_days)
     if name is MetricName.referral_rate:
-        return await service.referral_rate(session, window, by)
+        return await service.referral_rate(session, window, by, activity_days)
     grouped = await service.cltv_historical(session, window, by, historical)
     return {key: {"method": "historical", **value} for key, value in grouped.items()}
 
@@ -99,6 +102,7 @@ async def _compute(
 )
 async def get_summary(
     session: ReadSession,
+    database: DatabaseDep,
     start: From = None,
     end: To = None,
     activity_days: ActivityDays = 90,
@@ -111,15 +115,32 @@ async def get_summary(
     """
     window = resolve(start, end, utcnow())
     historical = HistoricalParams(margin=1.0, lifespan_years=None, activity_days=activity_days)
-    metrics: dict[str, dict[str, Any] | None] = {}
-    for name in MetricName:
-        if name is MetricName.cohorts:
-            result = await service.cohorts(session, window, Period.month)
-        else:
-            grouped = await _compute(session, name, window, None, activity_days, historical)
-            result = grouped[None]
-        metrics[name.value] = _flatten(name.value, window, result)
-    cached = await cached_answer(session, window.end)
+    counts, cohorts, bought, nps, csat, cached = await _together(
+        database,
+        session,
+        lambda s: service.activity(s, window, None, activity_days),
+        lambda s: service.cohorts(s, window, Period.month),
+        lambda s: service.purchases(s, window, None),
+        lambda s: service.nps(s, window, None),
+        lambda s: service.csat(s, window, None),
+        lambda s: cached_answer(s, window.end),
+    )
+    results: dict[MetricName, dict[str, Any]] = {
+        MetricName.nps: nps[None],
+        MetricName.csat: csat[None],
+        MetricName.retention: service.retention_from(counts, None, activity_days)[None],
+        MetricName.churn: service.retention_from(counts, None, activity_days, churn=True)[None],
+        MetricName.repeat_purchase_rate: service.repeat_purchase_rate_from(counts, None)[None],
+        MetricName.referral_rate: service.referral_rate_from(counts, None)[None],
+        MetricName.cltv: {
+            "method": "historical",
+            **service.cltv_from(bought, counts, window, None, historical)[None],
+        },
+        MetricName.cohorts: cohorts,
+    }
+    metrics: dict[str, dict[str, Any] | None] = {
+        name.value: _flatten(name.value, window, results[name]) for name in MetricName
+    }
     metrics["cltv_predictive"] = (
         None
         if cached is None
@@ -130,6 +151,33 @@ async def get_summary(
         }
     )
     return {"from": window.start, "to": window.end, "metrics": metrics}
+
+
+# How many of the summary's queries run at once. They are independent reads, so on
+# PostgreSQL, and on a SQLite file in WAL mode (where readers never block each other and
+# each connection has its own thread), each runs on a read connection of its own and the
+# summary takes about as long as its slowest query rather than their sum.
+SUMMARY_CONCURRENCY = 4
+
+
+async def _together(
+    database: Database, session: AsyncSession, *queries: Callable[[AsyncSession], Awaitable[Any]]
+) -> list[Any]:
+    """Run the queries concurrently on separate read sessions when the database allows it,
+    else one after the other on ``session`` (an in-memory SQLite has one connection)."""
+    if database.dialect != "postgresql" and database.read_engine is None:
+        await service.for_aggregates(session)
+        return [await query(session) for query in queries]
+    limit = asyncio.Semaphore(SUMMARY_CONCURRENCY)
+
+    async def run(query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with limit, database.read_sessionmaker() as own:
+            await service.for_aggregates(own)
+            return await query(own)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(run(query)) for query in queries]
+    return [task.result() for task in tasks]
 
 
 @router.get(
@@ -188,6 +236,7 @@ async def get_metric(
     ] = False,
 ) -> dict[str, Any]:
     window = resolve(start, end, utcnow())
+    await service.for_aggregates(session)
     if interval is not None and by is not None:
         raise UnsupportedBreakdown(
             "Ask for a series (`interval`) or a breakdown (`by`), not both at once.",
