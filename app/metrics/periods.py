@@ -134,3 +134,13 @@ def period_label(bucket: Any, dialect: str) -> ColumnElement[str]:
 def period_start(column: Any, period: Period, dialect: str) -> ColumnElement[str]:
     """SQL for the start (``YYYY-MM-DD``, UTC) of the period holding a timestamp column."""
     return period_label(period_bucket(column, period, dialect), dialect)
+
+
+def day_bounds(column: Any, dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """SQL for the first instant of the UTC day holding a timestamp column, and of the next
+    day, comparable with that column."""
+    if dialect == "postgresql":
+        start = func.timezone("UTC", func.date_trunc("day", func.timezone("UTC", column)))
+        return start, start + timedelta(days=1)
+    # Text comparison: '2025-01-02 10:00:00.000000' >= '2025-01-02' < '2025-01-03'.
+    return func.date(column), func.date(column, "+1 day")

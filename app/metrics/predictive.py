@@ -13,17 +13,17 @@ is imported by every worker because customer reads show the latest stored predic
 from __future__ import annotations
 
 import asyncio
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, delete, func, select
+from sqlalchemy import and_, delete, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.database import Database, insert_for
 from app.errors import Unprocessable
-from app.metrics.periods import Period, period_start
+from app.metrics.periods import Period, day_bounds, period_bucket, period_label
 from app.models import CltvFit, CltvPrediction, Customer, Event
 from app.models.base import utcnow
 
@@ -51,45 +51,63 @@ async def customer_rows(
     acquisition cohort, like the CDNOW sample) take part.
     """
     dialect = session.get_bind().dialect.name
-    day = period_start(Event.occurred_at, Period.day, dialect)
+    day = period_bucket(Event.occurred_at, Period.day, dialect)
     conditions = [Event.type == "purchase", Event.occurred_at < end]
-    daily_statement = select(
+    # One pass over the purchases in customer order (an index holds them so), then, per
+    # customer, a look at their first day's purchases: repeat value = total - first day.
+    # Grouping by (customer, day) first and then by customer took four times as long.
+    per_customer = select(
         Event.customer_id.label("customer_id"),
-        day.label("day"),
-        func.sum(Event.amount).label("value"),
+        func.min(Event.occurred_at).label("first_at"),
+        func.max(Event.occurred_at).label("last_at"),
+        func.count(distinct(day)).label("transaction_days"),
+        func.sum(Event.amount).label("total"),
     )
     if cohort_start is not None:
-        daily_statement = daily_statement.join(Customer, Customer.id == Event.customer_id)
+        per_customer = per_customer.join(Customer, Customer.id == Event.customer_id)
         conditions.append(Customer.first_purchase_at >= cohort_start)
-    daily = daily_statement.where(and_(*conditions)).group_by(Event.customer_id, day).subquery()
-    ranked = select(
-        daily.c.customer_id,
-        daily.c.day,
-        daily.c.value,
-        func.min(daily.c.day).over(partition_by=daily.c.customer_id).label("first_day"),
-    ).subquery()
-    statement = (
-        select(
-            ranked.c.customer_id,
-            func.min(ranked.c.day).label("first_day"),
-            func.max(ranked.c.day).label("last_day"),
-            func.count().label("transaction_days"),
-            func.coalesce(
-                func.sum(case((ranked.c.day != ranked.c.first_day, ranked.c.value), else_=0)), 0
-            ).label("repeat_value_sum"),
+    customers = per_customer.where(and_(*conditions)).group_by(Event.customer_id).subquery()
+    first_day, next_day = day_bounds(customers.c.first_at, dialect)
+    same_day = aliased(Event)
+    first_day_value = (
+        select(func.sum(same_day.amount))
+        .where(
+            same_day.type == "purchase",
+            same_day.customer_id == customers.c.customer_id,
+            same_day.occurred_at >= first_day,
+            same_day.occurred_at < next_day,
+            same_day.occurred_at < end,
         )
-        .group_by(ranked.c.customer_id)
-        .order_by(ranked.c.customer_id)
+        .scalar_subquery()
     )
+    statement = select(
+        customers.c.customer_id,
+        period_label(period_bucket(customers.c.first_at, Period.day, dialect), dialect).label(
+            "first_day"
+        ),
+        period_label(period_bucket(customers.c.last_at, Period.day, dialect), dialect).label(
+            "last_day"
+        ),
+        customers.c.transaction_days,
+        (customers.c.total - first_day_value).label("repeat_value_sum"),
+    ).order_by(customers.c.customer_id)
     return [
         CustomerRow(
             customer_id=r.customer_id,
             first_day=date.fromisoformat(r.first_day),
             last_day=date.fromisoformat(r.last_day),
             transaction_days=int(r.transaction_days),
-            repeat_value_sum=float(Decimal(r.repeat_value_sum)),
+            repeat_value_sum=float(r.repeat_value_sum or 0),
         )
         for r in (await session.execute(statement)).all()
+    ]
+
+
+def _tuples(rows: list[CustomerRow]) -> list[tuple[str, date, date, int, float]]:
+    # dataclasses.astuple deep-copies every field: a second per 100,000 customers.
+    return [
+        (r.customer_id, r.first_day, r.last_day, r.transaction_days, r.repeat_value_sum)
+        for r in rows
     ]
 
 
@@ -173,9 +191,7 @@ class _Fitted:
 def _fit(rows: list[CustomerRow], request: PredictiveRequest) -> _Fitted:
     from app.metrics import clv
 
-    summary = clv.summarize(
-        [astuple(row) for row in rows], request.observation_end, request.time_unit
-    )
+    summary = clv.summarize(_tuples(rows), request.observation_end, request.time_unit)
     return _Fitted(summary, clv.fit_bgnbd(summary), clv.fit_gamma_gamma(summary))
 
 
@@ -356,9 +372,7 @@ async def predictive(
             }
             fitted_at = utcnow()
         else:
-            summary = clv.summarize(
-                [astuple(row) for row in rows], request.observation_end, request.time_unit
-            )
+            summary = clv.summarize(_tuples(rows), request.observation_end, request.time_unit)
             if not summary.n_customers:
                 raise clv.InsufficientData("customers", clv.MIN_CUSTOMERS, 0)
             p = cached.params
