@@ -521,11 +521,17 @@ async def purchases(session: AsyncSession, window: Window, by: By | None) -> Pur
     # read from the small index of refunded orders. Joining every purchase to its order row
     # instead was most of this metric's time.
     in_window = (Event.type == "purchase", _in(Event.occurred_at, window))
-    # The purchasing customers are counted by `activity`, which groups by customer anyway.
-    totals = select(
-        func.count().label("orders"),
-        func.coalesce(func.sum(Event.amount), 0).label("revenue"),
-    ).where(*in_window)
+    # The purchasing customers are counted by `activity`, which groups by customer anyway;
+    # grouping by currency lists the currencies in the same pass.
+    totals = (
+        select(
+            Event.currency.label("currency"),
+            func.count().label("orders"),
+            func.coalesce(func.sum(Event.amount), 0).label("revenue"),
+        )
+        .where(*in_window)
+        .group_by(Event.currency)
+    )
     # The literal 0 (not a bound parameter) lets SQLite match the partial index's predicate;
     # EXISTS rather than a join keeps SQLite from driving the join from the purchases.
     refunds = (
@@ -536,22 +542,27 @@ async def purchases(session: AsyncSession, window: Window, by: By | None) -> Pur
             exists().where(Event.id == Order.purchase_event_id, *in_window),
         )
     )
-    currencies = select(Event.currency).where(*in_window).distinct()
-    rows = (await session.execute(_grouped(totals, by, Event.customer_id))).all()
     refunded = {
         _key(r): Decimal(r.refunded or 0)
         for r in (await session.execute(_grouped(refunds, by, Order.customer_id))).all()
     }
-    listed = (await session.scalars(currencies)).all()
+    orders: dict[Key, int] = {}
+    revenue: dict[Key, Decimal] = {}
+    currencies: set[str] = set()
+    for r in (await session.execute(_grouped(totals, by, Event.customer_id))).all():
+        key = _key(r)
+        orders[key] = orders.get(key, 0) + _int(r.orders)
+        revenue[key] = revenue.get(key, Decimal(0)) + Decimal(r.revenue or 0)
+        if r.currency and r.orders:
+            currencies.add(r.currency)
+    if not orders and by is None:
+        orders[None], revenue[None] = 0, Decimal(0)
     return Purchases(
         grouped={
-            _key(r): (
-                _int(r.orders),
-                float(Decimal(r.revenue or 0) - refunded.get(_key(r), Decimal(0))),
-            )
-            for r in rows
+            key: (orders[key], float(revenue[key] - refunded.get(key, Decimal(0))))
+            for key in orders
         },
-        currencies=sorted(c for c in listed if c),
+        currencies=sorted(currencies),
     )
 
 
