@@ -72,6 +72,7 @@ def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, A
 
 async def _compute(
     session: ReadSession,
+    database: Database,
     name: MetricName,
     window: Window,
     by: By | None,
@@ -90,7 +91,14 @@ async def _compute(
         return await service.repeat_purchase_rate(session, window, by, activity_days)
     if name is MetricName.referral_rate:
         return await service.referral_rate(session, window, by, activity_days)
-    grouped = await service.cltv_historical(session, window, by, historical)
+    service.refuse_channel("cltv", by)
+    bought, counts = await _together(
+        database,
+        session,
+        lambda s: service.purchases(s, window, by),
+        lambda s: service.activity(s, window, by, activity_days, referrals=False),
+    )
+    grouped = service.cltv_from(bought, counts, window, by, historical)
     return {key: {"method": "historical", **value} for key, value in grouped.items()}
 
 
@@ -153,22 +161,22 @@ async def get_summary(
     return {"from": window.start, "to": window.end, "metrics": metrics}
 
 
-# How many of the summary's queries run at once. They are independent reads, so on
-# PostgreSQL, and on a SQLite file in WAL mode (where readers never block each other and
-# each connection has its own thread), each runs on a read connection of its own and the
-# summary takes about as long as its slowest query rather than their sum.
-SUMMARY_CONCURRENCY = 4
+# How many of a request's independent queries run at once on PostgreSQL, each on a
+# connection of its own, so that the answer takes about as long as its slowest query
+# rather than their sum. SQLite runs them one after the other: through aiosqlite, two
+# concurrent readers of a WAL file took as long as running them in turn, or longer.
+CONCURRENT_QUERIES = 4
 
 
 async def _together(
     database: Database, session: AsyncSession, *queries: Callable[[AsyncSession], Awaitable[Any]]
 ) -> list[Any]:
-    """Run the queries concurrently on separate read sessions when the database allows it,
-    else one after the other on ``session`` (an in-memory SQLite has one connection)."""
-    if database.dialect != "postgresql" and database.read_engine is None:
+    """Run the queries concurrently on separate read sessions on PostgreSQL, else one after
+    the other on ``session``."""
+    if database.dialect != "postgresql":
         await service.for_aggregates(session)
         return [await query(session) for query in queries]
-    limit = asyncio.Semaphore(SUMMARY_CONCURRENCY)
+    limit = asyncio.Semaphore(CONCURRENT_QUERIES)
 
     async def run(query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         async with limit, database.read_sessionmaker() as own:
@@ -280,17 +288,19 @@ async def get_metric(
     historical = HistoricalParams(
         margin=margin, lifespan_years=lifespan_years, activity_days=activity_days
     )
-    overall = await _compute(session, name, window, None, activity_days, historical)
+    overall = await _compute(session, database, name, window, None, activity_days, historical)
     answer = _flatten(name.value, window, overall[None])
     if interval is not None:
         answer["interval"] = interval.value
         series = []
         for piece in split(window, interval):
-            grouped = await _compute(session, name, piece, None, activity_days, historical)
+            grouped = await _compute(
+                session, database, name, piece, None, activity_days, historical
+            )
             series.append({"from": piece.start, "to": piece.end, **grouped[None]})
         answer["series"] = series
     if by is not None:
-        grouped = await _compute(session, name, window, by, activity_days, historical)
+        grouped = await _compute(session, database, name, window, by, activity_days, historical)
         answer["by"] = by.value
         answer["groups"] = [
             {"key": key, **value}
