@@ -1,13 +1,16 @@
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
-from app.database import DatabaseDep, ReadSession
+from app.database import Database, DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.metrics import docs, service
 from app.metrics.periods import Period, Window, resolve, split
@@ -69,6 +72,7 @@ def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, A
 
 async def _compute(
     session: ReadSession,
+    database: Database,
     name: MetricName,
     window: Window,
     by: By | None,
@@ -84,10 +88,17 @@ async def _compute(
             session, window, by, activity_days, churn=name is MetricName.churn
         )
     if name is MetricName.repeat_purchase_rate:
-        return await service.repeat_purchase_rate(session, window, by)
+        return await service.repeat_purchase_rate(session, window, by, activity_days)
     if name is MetricName.referral_rate:
-        return await service.referral_rate(session, window, by)
-    grouped = await service.cltv_historical(session, window, by, historical)
+        return await service.referral_rate(session, window, by, activity_days)
+    service.refuse_channel("cltv", by)
+    bought, counts = await _together(
+        database,
+        session,
+        lambda s: service.purchases(s, window, by),
+        lambda s: service.activity(s, window, by, activity_days, referrals=False),
+    )
+    grouped = service.cltv_from(bought, counts, window, by, historical)
     return {key: {"method": "historical", **value} for key, value in grouped.items()}
 
 
@@ -99,6 +110,7 @@ async def _compute(
 )
 async def get_summary(
     session: ReadSession,
+    database: DatabaseDep,
     start: From = None,
     end: To = None,
     activity_days: ActivityDays = 90,
@@ -111,15 +123,32 @@ async def get_summary(
     """
     window = resolve(start, end, utcnow())
     historical = HistoricalParams(margin=1.0, lifespan_years=None, activity_days=activity_days)
-    metrics: dict[str, dict[str, Any] | None] = {}
-    for name in MetricName:
-        if name is MetricName.cohorts:
-            result = await service.cohorts(session, window, Period.month)
-        else:
-            grouped = await _compute(session, name, window, None, activity_days, historical)
-            result = grouped[None]
-        metrics[name.value] = _flatten(name.value, window, result)
-    cached = await cached_answer(session, window.end)
+    counts, cohorts, bought, nps, csat, cached = await _together(
+        database,
+        session,
+        lambda s: service.activity(s, window, None, activity_days),
+        lambda s: service.cohorts(s, window, Period.month),
+        lambda s: service.purchases(s, window, None),
+        lambda s: service.nps(s, window, None),
+        lambda s: service.csat(s, window, None),
+        lambda s: cached_answer(s, window.end),
+    )
+    results: dict[MetricName, dict[str, Any]] = {
+        MetricName.nps: nps[None],
+        MetricName.csat: csat[None],
+        MetricName.retention: service.retention_from(counts, None, activity_days)[None],
+        MetricName.churn: service.retention_from(counts, None, activity_days, churn=True)[None],
+        MetricName.repeat_purchase_rate: service.repeat_purchase_rate_from(counts, None)[None],
+        MetricName.referral_rate: service.referral_rate_from(counts, None)[None],
+        MetricName.cltv: {
+            "method": "historical",
+            **service.cltv_from(bought, counts, window, None, historical)[None],
+        },
+        MetricName.cohorts: cohorts,
+    }
+    metrics: dict[str, dict[str, Any] | None] = {
+        name.value: _flatten(name.value, window, results[name]) for name in MetricName
+    }
     metrics["cltv_predictive"] = (
         None
         if cached is None
@@ -130,6 +159,33 @@ async def get_summary(
         }
     )
     return {"from": window.start, "to": window.end, "metrics": metrics}
+
+
+# How many of a request's independent queries run at once on PostgreSQL, each on a
+# connection of its own, so that the answer takes about as long as its slowest query
+# rather than their sum. SQLite runs them one after the other: through aiosqlite, two
+# concurrent readers of a WAL file took as long as running them in turn, or longer.
+CONCURRENT_QUERIES = 4
+
+
+async def _together(
+    database: Database, session: AsyncSession, *queries: Callable[[AsyncSession], Awaitable[Any]]
+) -> list[Any]:
+    """Run the queries concurrently on separate read sessions on PostgreSQL, else one after
+    the other on ``session``."""
+    if database.dialect != "postgresql":
+        await service.for_aggregates(session)
+        return [await query(session) for query in queries]
+    limit = asyncio.Semaphore(CONCURRENT_QUERIES)
+
+    async def run(query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with limit, database.read_sessionmaker() as own:
+            await service.for_aggregates(own)
+            return await query(own)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(run(query)) for query in queries]
+    return [task.result() for task in tasks]
 
 
 @router.get(
@@ -188,6 +244,7 @@ async def get_metric(
     ] = False,
 ) -> dict[str, Any]:
     window = resolve(start, end, utcnow())
+    await service.for_aggregates(session)
     if interval is not None and by is not None:
         raise UnsupportedBreakdown(
             "Ask for a series (`interval`) or a breakdown (`by`), not both at once.",
@@ -231,17 +288,19 @@ async def get_metric(
     historical = HistoricalParams(
         margin=margin, lifespan_years=lifespan_years, activity_days=activity_days
     )
-    overall = await _compute(session, name, window, None, activity_days, historical)
+    overall = await _compute(session, database, name, window, None, activity_days, historical)
     answer = _flatten(name.value, window, overall[None])
     if interval is not None:
         answer["interval"] = interval.value
         series = []
         for piece in split(window, interval):
-            grouped = await _compute(session, name, piece, None, activity_days, historical)
+            grouped = await _compute(
+                session, database, name, piece, None, activity_days, historical
+            )
             series.append({"from": piece.start, "to": piece.end, **grouped[None]})
         answer["series"] = series
     if by is not None:
-        grouped = await _compute(session, name, window, by, activity_days, historical)
+        grouped = await _compute(session, database, name, window, by, activity_days, historical)
         answer["by"] = by.value
         answer["groups"] = [
             {"key": key, **value}

@@ -13,19 +13,39 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, exists, func, literal, or_, select
+from sqlalchemy import (
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import Unprocessable
-from app.metrics.periods import Period, Window, period_floor, period_start, periods_between
+from app.metrics.periods import (
+    Period,
+    Window,
+    period_bucket,
+    period_floor,
+    period_label,
+    periods_between,
+)
 from app.models import Customer, Event, Order, Referral
 
 # A customer is active at an instant when they have one of these in the trailing
 # activity window before it.
 ACTIVITY_TYPES = ("purchase", "renewal")
 DAYS_PER_YEAR = 365.25
+# PostgreSQL's work_mem for the metrics' transactions (per sort or hash of a query); the
+# default 4 MB spills the per-customer aggregates of a year of 100,000 customers to disk.
+AGGREGATE_WORK_MEM = "32MB"
 
 Key = str | None
 Result = dict[str, Any]
@@ -40,6 +60,19 @@ class By(StrEnum):
 class UnsupportedBreakdown(Unprocessable):
     slug = "unsupported-breakdown"
     title = "This metric cannot be broken down that way"
+
+
+async def for_aggregates(session: AsyncSession) -> None:
+    """Set up the session's transaction for the metrics' aggregate queries.
+
+    On PostgreSQL: no JIT, whose compilation of these plans (inlining and optimising some
+    60 functions) took 2-3 s, longer than the queries; and room for hashing every customer
+    of a window in memory rather than in batches on disk. ``SET LOCAL`` lasts until the end
+    of the transaction, so pooled connections are unaffected.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))
+        await session.execute(text(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'"))
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -172,7 +205,149 @@ async def csat(session: AsyncSession, window: Window, by: By | None) -> Grouped:
     return grouped or ({} if by else {None: _csat_result(0, 0, None)})
 
 
-# --- Retention and churn ----------------------------------------------------------------
+# --- Customer activity: retention, churn, repeat purchases and referrals ------------------
+#
+# These four read the same thing, each customer's purchases and renewals around the window,
+# so one aggregate grouped by customer answers them all (the summary runs it once).
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Counts over the customers with a purchase or renewal in [from - activity_days, to)."""
+
+    active_at_start: int  # S
+    active_at_end: int  # E
+    retained: int  # active at both instants
+    first_time: int  # active at `to`, with no activity ever before `from - activity_days`
+    active_in_window: int
+    purchasing: int  # with a purchase in the window
+    repeating: int  # with 2 or more
+    referrers: int  # active in the window, who referred a new customer in it
+    referred: int  # the new customers those referred
+    referred_purchasers: int  # of whom purchased before `to`
+
+
+def _new_referrals(window: Window) -> Any:
+    """Per referrer: the new customers referred in the window, and how many purchased."""
+    referred = aliased(Customer)
+    # A referral counts when the referred customer had not purchased before it.
+    return (
+        select(
+            Referral.referrer_id.label("referrer_id"),
+            func.count().label("referred"),
+            _count_if(referred.first_purchase_at < window.end).label("purchasers"),
+        )
+        .outerjoin(referred, referred.id == Referral.referred_customer_id)
+        .where(
+            _in(Referral.occurred_at, window),
+            or_(
+                referred.first_purchase_at.is_(None),
+                referred.first_purchase_at >= Referral.occurred_at,
+            ),
+        )
+        .group_by(Referral.referrer_id)
+        .subquery()
+    )
+
+
+async def activity(
+    session: AsyncSession,
+    window: Window,
+    by: By | None,
+    activity_days: int,
+    *,
+    retention: bool = True,
+    purchases: bool = True,
+    referrals: bool = True,
+) -> dict[Key, Activity]:
+    """The ``Activity`` counts; a metric asks only for its part (the others are 0), which
+    narrows what is read: retention alone needs only the ``activity_days`` before each end
+    of the window, repeat purchases only the window's purchases."""
+    span = timedelta(days=activity_days)
+    zero = literal(0)
+    if purchases or referrals:
+        scanned = and_(
+            Event.occurred_at >= (window.start - span if retention else window.start),
+            Event.occurred_at < window.end,
+        )
+    else:
+        scanned = or_(
+            _in(Event.occurred_at, Window(window.start - span, window.start)),
+            _in(Event.occurred_at, Window(window.end - span, window.end)),
+        )
+    is_purchase = and_(Event.type == "purchase", Event.occurred_at >= window.start)
+    per_customer = (
+        select(
+            Event.customer_id.label("customer_id"),
+            func.max(case((Event.occurred_at < window.start, 1), else_=0)).label("s")
+            if retention
+            else zero.label("s"),
+            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e")
+            if retention
+            else zero.label("e"),
+            func.max(case((Event.occurred_at >= window.start, 1), else_=0)).label("active")
+            if referrals
+            else zero.label("active"),
+            _count_if(is_purchase).label("purchases") if purchases else zero.label("purchases"),
+        )
+        .where(
+            Event.type.in_(ACTIVITY_TYPES) if retention or referrals else Event.type == "purchase",
+            scanned,
+        )
+        .group_by(Event.customer_id)
+        .subquery()
+    )
+    first_time: ColumnElement[int] = zero
+    if retention:
+        earlier = aliased(Event)
+        had_earlier_activity = exists().where(
+            earlier.customer_id == per_customer.c.customer_id,
+            earlier.type.in_(ACTIVITY_TYPES),
+            earlier.occurred_at < window.start - span,
+        )
+        first_time = _count_if(
+            and_(per_customer.c.s == 0, per_customer.c.e == 1, ~had_earlier_activity)
+        )
+    referring: ColumnElement[bool] = literal(False)
+    referred: Any = zero
+    purchasers: Any = zero
+    if referrals:
+        new_referrals = _new_referrals(window)
+        referring = and_(per_customer.c.active == 1, new_referrals.c.referred.is_not(None))
+        referred = new_referrals.c.referred
+        purchasers = new_referrals.c.purchasers
+    statement = select(
+        func.coalesce(func.sum(per_customer.c.s), 0).label("s"),
+        func.coalesce(func.sum(per_customer.c.e), 0).label("e"),
+        _count_if(and_(per_customer.c.s == 1, per_customer.c.e == 1)).label("retained"),
+        first_time.label("first_time"),
+        func.coalesce(func.sum(per_customer.c.active), 0).label("active"),
+        _count_if(per_customer.c.purchases >= 1).label("purchasing"),
+        _count_if(per_customer.c.purchases >= 2).label("repeating"),
+        _count_if(referring).label("referrers"),
+        func.coalesce(func.sum(case((referring, referred), else_=0)), 0).label("referred"),
+        func.coalesce(func.sum(case((referring, purchasers), else_=0)), 0).label("purchasers"),
+    ).select_from(per_customer)
+    if referrals:
+        statement = statement.outerjoin(
+            new_referrals, new_referrals.c.referrer_id == per_customer.c.customer_id
+        )
+    statement = _grouped(statement, by, per_customer.c.customer_id)
+    return {
+        _key(r): Activity(
+            active_at_start=_int(r.s),
+            active_at_end=_int(r.e),
+            retained=_int(r.retained),
+            first_time=_int(r.first_time),
+            active_in_window=_int(r.active),
+            purchasing=_int(r.purchasing),
+            repeating=_int(r.repeating),
+            referrers=_int(r.referrers),
+            referred=_int(r.referred),
+            referred_purchasers=_int(r.purchasers),
+        )
+        for r in (await session.execute(statement)).all()
+    }
 
 
 def _retention_result(
@@ -196,52 +371,25 @@ def _retention_result(
     return result
 
 
-async def retention(
-    session: AsyncSession, window: Window, by: By | None, activity_days: int, churn: bool = False
+def retention_from(
+    counts: dict[Key, Activity], by: By | None, activity_days: int, churn: bool = False
 ) -> Grouped:
-    refuse_channel("churn" if churn else "retention", by)
-    span = timedelta(days=activity_days)
-    per_customer = (
-        select(
-            Event.customer_id.label("customer_id"),
-            func.max(case((Event.occurred_at < window.start, 1), else_=0)).label("s"),
-            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e"),
-        )
-        .where(
-            Event.type.in_(ACTIVITY_TYPES),
-            Event.occurred_at >= window.start - span,
-            Event.occurred_at < window.end,
-        )
-        .group_by(Event.customer_id)
-        .subquery()
-    )
-    earlier = aliased(Event)
-    had_earlier_activity = exists().where(
-        earlier.customer_id == per_customer.c.customer_id,
-        earlier.type.in_(ACTIVITY_TYPES),
-        earlier.occurred_at < window.start - span,
-    )
-    statement = select(
-        func.coalesce(func.sum(per_customer.c.s), 0).label("s"),
-        func.coalesce(func.sum(per_customer.c.e), 0).label("e"),
-        _count_if(and_(per_customer.c.s == 1, per_customer.c.e == 1)).label("retained"),
-        _count_if(and_(per_customer.c.s == 0, per_customer.c.e == 1, ~had_earlier_activity)).label(
-            "first_time"
-        ),
-    )
-    statement = _grouped(statement, by, per_customer.c.customer_id)
-    rows = (await session.execute(statement)).all()
     grouped = {
-        _key(r): _retention_result(
-            _int(r.s), _int(r.e), _int(r.retained), _int(r.first_time), activity_days, churn
+        key: _retention_result(
+            a.active_at_start, a.active_at_end, a.retained, a.first_time, activity_days, churn
         )
-        for r in rows
-        if _int(r.s) or _int(r.e)
+        for key, a in counts.items()
+        if a.active_at_start or a.active_at_end
     }
     return grouped or ({} if by else {None: _retention_result(0, 0, 0, 0, activity_days, churn)})
 
 
-# --- Repeat purchases and referrals ------------------------------------------------------
+async def retention(
+    session: AsyncSession, window: Window, by: By | None, activity_days: int, churn: bool = False
+) -> Grouped:
+    refuse_channel("churn" if churn else "retention", by)
+    counts = await activity(session, window, by, activity_days, purchases=False, referrals=False)
+    return retention_from(counts, by, activity_days, churn)
 
 
 def _repeat_result(customers: int, repeaters: int) -> Result:
@@ -256,33 +404,19 @@ def _repeat_result(customers: int, repeaters: int) -> Result:
     return result
 
 
-async def repeat_purchase_rate(session: AsyncSession, window: Window, by: By | None) -> Grouped:
-    refuse_channel("repeat-purchase-rate", by)
-    per_customer = (
-        select(Event.customer_id.label("customer_id"), func.count().label("purchases"))
-        .where(Event.type == "purchase", _in(Event.occurred_at, window))
-        .group_by(Event.customer_id)
-        .subquery()
-    )
-    statement = select(
-        func.count().label("customers"),
-        _count_if(per_customer.c.purchases >= 2).label("repeaters"),
-    )
-    statement = _grouped(statement, by, per_customer.c.customer_id)
-    rows = (await session.execute(statement)).all()
+def repeat_purchase_rate_from(counts: dict[Key, Activity], by: By | None) -> Grouped:
     grouped = {
-        _key(r): _repeat_result(_int(r.customers), _int(r.repeaters)) for r in rows if r.customers
+        key: _repeat_result(a.purchasing, a.repeating) for key, a in counts.items() if a.purchasing
     }
     return grouped or ({} if by else {None: _repeat_result(0, 0)})
 
 
-def _active_customers(window: Window) -> Any:
-    return (
-        select(Event.customer_id.label("customer_id"))
-        .where(Event.type.in_(ACTIVITY_TYPES), _in(Event.occurred_at, window))
-        .group_by(Event.customer_id)
-        .subquery()
-    )
+async def repeat_purchase_rate(
+    session: AsyncSession, window: Window, by: By | None, activity_days: int
+) -> Grouped:
+    refuse_channel("repeat-purchase-rate", by)
+    counts = await activity(session, window, by, activity_days, retention=False, referrals=False)
+    return repeat_purchase_rate_from(counts, by)
 
 
 def _referral_result(active: int, referrers: int, referred: int, purchasers: int) -> Result:
@@ -299,55 +433,21 @@ def _referral_result(active: int, referrers: int, referred: int, purchasers: int
     return result
 
 
-async def referral_rate(session: AsyncSession, window: Window, by: By | None) -> Grouped:
-    refuse_channel("referral-rate", by)
-    active = _active_customers(window)
-    referred = aliased(Customer)
-    # A referral counts when the referred customer had not purchased before it.
-    new_referrals = (
-        select(
-            Referral.referrer_id.label("referrer_id"),
-            Referral.referred_customer_id.label("referred_id"),
-            referred.first_purchase_at.label("first_purchase_at"),
-        )
-        .outerjoin(referred, referred.id == Referral.referred_customer_id)
-        .where(
-            _in(Referral.occurred_at, window),
-            or_(
-                referred.first_purchase_at.is_(None),
-                referred.first_purchase_at >= Referral.occurred_at,
-            ),
-        )
-        .subquery()
-    )
-    active_counts = _grouped(
-        select(func.count().label("active")).select_from(active), by, active.c.customer_id
-    )
-    referral_counts = _grouped(
-        select(
-            func.count(distinct(new_referrals.c.referrer_id)).label("referrers"),
-            func.count().label("referred"),
-            _count_if(new_referrals.c.first_purchase_at < window.end).label("purchasers"),
-        )
-        .select_from(new_referrals)
-        .join(active, active.c.customer_id == new_referrals.c.referrer_id),
-        by,
-        new_referrals.c.referrer_id,
-    )
-    actives = {_key(r): _int(r.active) for r in (await session.execute(active_counts)).all()}
-    referrals = {_key(r): r for r in (await session.execute(referral_counts)).all()}
-    grouped: Grouped = {}
-    for key, count in actives.items():
-        if not count and by:
-            continue
-        row = referrals.get(key)
-        grouped[key] = _referral_result(
-            count,
-            _int(row.referrers) if row else 0,
-            _int(row.referred) if row else 0,
-            _int(row.purchasers) if row else 0,
-        )
+def referral_rate_from(counts: dict[Key, Activity], by: By | None) -> Grouped:
+    grouped = {
+        key: _referral_result(a.active_in_window, a.referrers, a.referred, a.referred_purchasers)
+        for key, a in counts.items()
+        if a.active_in_window or not by
+    }
     return grouped or ({} if by else {None: _referral_result(0, 0, 0, 0)})
+
+
+async def referral_rate(
+    session: AsyncSession, window: Window, by: By | None, activity_days: int
+) -> Grouped:
+    refuse_channel("referral-rate", by)
+    counts = await activity(session, window, by, activity_days, retention=False, purchases=False)
+    return referral_rate_from(counts, by)
 
 
 # --- Historical CLTV ---------------------------------------------------------------------
@@ -406,44 +506,99 @@ def _historical_result(
     return result
 
 
+@dataclass(frozen=True)
+class Purchases:
+    """The window's purchases, per breakdown key: what historical CLTV is computed from."""
+
+    grouped: dict[Key, tuple[int, float]]  # orders, revenue net of refunds
+    currencies: list[str]
+
+
+async def purchases(session: AsyncSession, window: Window, by: By | None) -> Purchases:
+    # Every stored purchase event has its order, for the same amount (ingest records both in
+    # one transaction and refuses a second purchase of an order), so the window's revenue is
+    # the events' amounts, read from the purchase index, less the refunds of their orders,
+    # read from the small index of refunded orders. Joining every purchase to its order row
+    # instead was most of this metric's time.
+    in_window = (Event.type == "purchase", _in(Event.occurred_at, window))
+    # The purchasing customers are counted by `activity`, which groups by customer anyway;
+    # grouping by currency lists the currencies in the same pass.
+    totals = (
+        select(
+            Event.currency.label("currency"),
+            func.count().label("orders"),
+            func.coalesce(func.sum(Event.amount), 0).label("revenue"),
+        )
+        .where(*in_window)
+        .group_by(Event.currency)
+    )
+    # The literal 0 (not a bound parameter) lets SQLite match the partial index's predicate;
+    # EXISTS rather than a join keeps SQLite from driving the join from the purchases.
+    refunds = (
+        select(func.coalesce(func.sum(Order.refunded_amount), 0).label("refunded"))
+        .select_from(Order)
+        .where(
+            Order.refunded_amount > literal_column("0"),
+            exists().where(Event.id == Order.purchase_event_id, *in_window),
+        )
+    )
+    refunded = {
+        _key(r): Decimal(r.refunded or 0)
+        for r in (await session.execute(_grouped(refunds, by, Order.customer_id))).all()
+    }
+    orders: dict[Key, int] = {}
+    revenue: dict[Key, Decimal] = {}
+    currencies: set[str] = set()
+    for r in (await session.execute(_grouped(totals, by, Event.customer_id))).all():
+        key = _key(r)
+        orders[key] = orders.get(key, 0) + _int(r.orders)
+        revenue[key] = revenue.get(key, Decimal(0)) + Decimal(r.revenue or 0)
+        if r.currency and r.orders:
+            currencies.add(r.currency)
+    if not orders and by is None:
+        orders[None], revenue[None] = 0, Decimal(0)
+    return Purchases(
+        grouped={
+            key: (orders[key], float(revenue[key] - refunded.get(key, Decimal(0))))
+            for key in orders
+        },
+        currencies=sorted(currencies),
+    )
+
+
+def cltv_from(
+    bought: Purchases,
+    counts: dict[Key, Activity],
+    window: Window,
+    by: By | None,
+    params: HistoricalParams,
+) -> Grouped:
+    """Historical CLTV from the window's purchases and activity (same breakdown)."""
+    retained = retention_from(counts, by, params.activity_days)
+    grouped: Grouped = {}
+    for key, (orders, revenue) in bought.grouped.items():
+        if not orders and by:
+            continue
+        customers = counts[key].purchasing if key in counts else 0
+        grouped[key] = _historical_result(
+            orders,
+            customers,
+            revenue,
+            window,
+            params,
+            retained.get(key, {}).get("value"),
+            bought.currencies,
+        )
+    return grouped
+
+
 async def cltv_historical(
     session: AsyncSession, window: Window, by: By | None, params: HistoricalParams
 ) -> Grouped:
     refuse_channel("cltv", by)
-    statement = (
-        select(
-            func.count().label("orders"),
-            func.count(distinct(Event.customer_id)).label("customers"),
-            func.coalesce(func.sum(Order.amount - Order.refunded_amount), 0).label("revenue"),
-        )
-        .select_from(Event)
-        .join(Order, Order.id == Event.order_id)
-        .where(Event.type == "purchase", _in(Event.occurred_at, window))
-    )
-    rows = (await session.execute(_grouped(statement, by, Event.customer_id))).all()
-    currencies = (
-        await session.scalars(
-            select(Event.currency)
-            .where(Event.type == "purchase", _in(Event.occurred_at, window))
-            .distinct()
-        )
-    ).all()
-    retained = await retention(session, window, by, params.activity_days)
-    grouped: Grouped = {}
-    for r in rows:
-        if not r.orders and by:
-            continue
-        key = _key(r)
-        grouped[key] = _historical_result(
-            _int(r.orders),
-            _int(r.customers),
-            float(Decimal(r.revenue or 0)),
-            window,
-            params,
-            retained.get(key, {}).get("value"),
-            sorted(c for c in currencies if c),
-        )
-    return grouped
+    bought = await purchases(session, window, by)
+    counts = await activity(session, window, by, params.activity_days, referrals=False)
+    return cltv_from(bought, counts, window, by, params)
 
 
 # --- Cohorts -------------------------------------------------------------------------------
@@ -451,27 +606,36 @@ async def cltv_historical(
 
 async def cohorts(session: AsyncSession, window: Window, period: Period) -> Result:
     dialect = session.get_bind().dialect.name
-    cohort = period_start(Customer.first_purchase_at, period, dialect)
+    cohort = period_bucket(Customer.first_purchase_at, period, dialect)
+    acquired = _in(Customer.first_purchase_at, window)
     sizes_statement = (
-        select(cohort.label("cohort"), func.count().label("size"))
-        .where(_in(Customer.first_purchase_at, window))
+        select(period_label(cohort, dialect).label("cohort"), func.count().label("size"))
+        .where(acquired)
         .group_by(cohort)
     )
-    activity = period_start(Event.occurred_at, period, dialect)
-    active_statement = (
-        select(
-            cohort.label("cohort"),
-            activity.label("period"),
-            func.count(distinct(Event.customer_id)).label("active"),
-        )
-        .select_from(Event)
-        .join(Customer, Customer.id == Event.customer_id)
+    # Each cohort member's purchase periods first (from the purchase indexes alone), then
+    # one customer lookup per (customer, period) rather than per purchase; periods are
+    # formatted only once grouped.
+    activity = period_bucket(Event.occurred_at, period, dialect)
+    active_periods = (
+        select(Event.customer_id.label("customer_id"), activity.label("period"))
         .where(
             Event.type == "purchase",
-            _in(Customer.first_purchase_at, window),
             _in(Event.occurred_at, window),
+            Event.customer_id.in_(select(Customer.id).where(acquired)),
         )
-        .group_by(cohort, activity)
+        .group_by(Event.customer_id, activity)
+        .subquery()
+    )
+    active_statement = (
+        select(
+            period_label(cohort, dialect).label("cohort"),
+            period_label(active_periods.c.period, dialect).label("period"),
+            func.count().label("active"),
+        )
+        .select_from(active_periods)
+        .join(Customer, Customer.id == active_periods.c.customer_id)
+        .group_by(cohort, active_periods.c.period)
     )
     sizes = {str(r.cohort): _int(r.size) for r in (await session.execute(sizes_statement)).all()}
     active: dict[tuple[str, int], int] = {}
