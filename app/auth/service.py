@@ -6,7 +6,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Scope
@@ -59,13 +59,17 @@ async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
     return key
 
 
+# Run on every request: built once.
+_ACTIVE_KEY = select(ApiKey).where(
+    ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
+)
+
+
 async def find_active_key(session: AsyncSession, secret: str) -> ApiKey | None:
     if not secret.startswith(KEY_PREFIX):
         return None
     digest = hash_key(secret)
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-    )
+    key = await session.scalar(_ACTIVE_KEY, {"digest": digest})
     # The index lookup already matched; the constant-time compare keeps the check
     # independent of how the database compares strings.
     if key is None or not hmac.compare_digest(key.key_hash, digest):
