@@ -4,7 +4,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,17 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
+from tests.server import uvicorn_process
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -87,10 +80,8 @@ def uvicorn(
     app: str, *, database_url: str = "", workers: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """Serve ``app`` the way production does: uvicorn with its standard extras."""
-    port = free_port()
     token = "rk_bench_" + secrets.token_urlsafe(24)
     environment = {
-        **os.environ,
         "REINFORCE_DATABASE_URL": database_url or "sqlite+aiosqlite:///var/bench-unused.db",
         "REINFORCE_BOOTSTRAP_API_KEY": token,
         "REINFORCE_ENVIRONMENT": "test",
@@ -102,35 +93,15 @@ def uvicorn(
         "REINFORCE_SHOPPER_RATE_LIMIT": "",
         **(env or {}),
     }
-    command = [
-        sys.executable, "-m", "uvicorn", app,
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    server = Server(url=f"http://127.0.0.1:{port}", token=token, process=process)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{app} exited with {process.returncode}")
-            try:
-                if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not become ready in 60 s")
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with uvicorn_process(
+        app,
+        env=environment,
+        workers=workers,
+        extra_args=["--no-access-log"],
+        ready_timeout=60,
+        stop_timeout=15,
+    ) as (process, url):
+        yield Server(url=url, token=token, process=process)
 
 
 def load(
