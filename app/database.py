@@ -115,11 +115,17 @@ def create_engine(settings: Settings, *, writer: bool = False, inline: bool = Fa
         # requests queue behind sleepers: at 32 concurrent posts that was 22 events/s with
         # a p50 of 660 ms. One write connection per process makes them queue in the pool
         # instead, which hands the connection on the moment it is returned.
+        # An inline connection is never idle inside a session (its calls do not yield), so
+        # inline lookups need no pool to speak of: a second connection covers the moment
+        # the first is being opened.
+        pool_size, max_overflow = (
+            (1, 0) if writer else (2, 0) if inline else (settings.database_pool_size, 10)
+        )
         inline = inline or writer
         engine = create_async_engine(
             url,
-            pool_size=1 if writer else settings.database_pool_size,
-            max_overflow=0 if writer else 10,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             pool_timeout=busy_timeout_s,
             connect_args={"timeout": busy_timeout_s},
             async_creator=_inline_connector(url.database or "", busy_timeout_s) if inline else None,
