@@ -115,13 +115,15 @@ def period_bucket(column: Any, period: Period, dialect: str) -> ColumnElement[An
     """
     if dialect == "postgresql":
         return func.date_trunc(period.value, func.timezone("UTC", column))
-    # SQLite keeps UTCDateTime values as naive UTC text, which its date functions read.
+    # SQLite keeps UTCDateTime values as naive UTC text in SQLAlchemy's fixed format,
+    # 'YYYY-MM-DD HH:MM:SS.ffffff': a day or a month is a prefix of it, which is several
+    # times cheaper per row than parsing it with the date functions (weeks need them).
     if period is Period.month:
-        return func.strftime("%Y-%m-01", column)
+        return func.substr(column, 1, 7).concat("-01")
     if period is Period.week:
         days_since_monday = (cast(func.strftime("%w", column), Integer) + 6) % 7
         return func.date(column, func.printf("-%d days", days_since_monday))
-    return func.date(column)
+    return func.substr(column, 1, 10)
 
 
 def period_label(bucket: Any, dialect: str) -> ColumnElement[str]:

@@ -126,7 +126,7 @@ async def get_summary(
     counts, cohorts, bought, nps, csat, cached = await _together(
         database,
         session,
-        lambda s: service.activity(s, window, None, activity_days),
+        lambda s: service.activity(s, window, None, activity_days, referrals=True),
         lambda s: service.cohorts(s, window, Period.month),
         lambda s: service.purchases(s, window, None),
         lambda s: service.nps(s, window, None),

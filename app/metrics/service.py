@@ -38,10 +38,8 @@ from app.metrics.periods import (
     periods_between,
 )
 from app.models import Customer, Event, Order, Referral
+from app.models.event import ACTIVITY_TYPES
 
-# A customer is active at an instant when they have one of these in the trailing
-# activity window before it.
-ACTIVITY_TYPES = ("purchase", "renewal")
 DAYS_PER_YEAR = 365.25
 # PostgreSQL's work_mem for the metrics' transactions (per sort or hash of a query); the
 # default 4 MB spills the per-customer aggregates of a year of 100,000 customers to disk.
@@ -250,67 +248,49 @@ def _new_referrals(window: Window) -> Any:
     )
 
 
+def _is_activity() -> ColumnElement[bool]:
+    """The activity index's predicate, with literals, so that SQLite can use the index."""
+    return Event.type.in_([literal_column(f"'{kind}'") for kind in ACTIVITY_TYPES])
+
+
 async def activity(
-    session: AsyncSession,
-    window: Window,
-    by: By | None,
-    activity_days: int,
-    *,
-    retention: bool = True,
-    purchases: bool = True,
-    referrals: bool = True,
+    session: AsyncSession, window: Window, by: By | None, activity_days: int, *, referrals: bool
 ) -> dict[Key, Activity]:
-    """The ``Activity`` counts; a metric asks only for its part (the others are 0), which
-    narrows what is read: retention alone needs only the ``activity_days`` before each end
-    of the window, repeat purchases only the window's purchases."""
+    """The ``Activity`` counts (the referral ones stay 0 without ``referrals``).
+
+    One pass over every customer's activity up to ``to``, in the activity index's order
+    (customer, time), so that grouping by customer needs no sort; the same pass finds each
+    customer's first activity ever, which tells first-time from returning customers. Its
+    cost follows the activity history rather than the window: a year of a million events
+    is about 0.35 s on SQLite and 0.2 s on PostgreSQL (bench/README.md).
+    """
     span = timedelta(days=activity_days)
-    zero = literal(0)
-    if purchases or referrals:
-        scanned = and_(
-            Event.occurred_at >= (window.start - span if retention else window.start),
-            Event.occurred_at < window.end,
-        )
-    else:
-        scanned = or_(
-            _in(Event.occurred_at, Window(window.start - span, window.start)),
-            _in(Event.occurred_at, Window(window.end - span, window.end)),
-        )
-    is_purchase = and_(Event.type == "purchase", Event.occurred_at >= window.start)
+    at_start = _in(Event.occurred_at, Window(window.start - span, window.start))
+    purchase_in_window = and_(Event.type == "purchase", Event.occurred_at >= window.start)
     per_customer = (
         select(
             Event.customer_id.label("customer_id"),
-            func.max(case((Event.occurred_at < window.start, 1), else_=0)).label("s")
-            if retention
-            else zero.label("s"),
-            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e")
-            if retention
-            else zero.label("e"),
-            func.max(case((Event.occurred_at >= window.start, 1), else_=0)).label("active")
-            if referrals
-            else zero.label("active"),
-            _count_if(is_purchase).label("purchases") if purchases else zero.label("purchases"),
+            func.max(case((at_start, 1), else_=0)).label("s"),
+            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e"),
+            func.max(case((Event.occurred_at >= window.start, 1), else_=0)).label("active"),
+            _count_if(purchase_in_window).label("purchases"),
+            func.min(Event.occurred_at).label("first_at"),
         )
-        .where(
-            Event.type.in_(ACTIVITY_TYPES) if retention or referrals else Event.type == "purchase",
-            scanned,
-        )
+        .where(_is_activity(), Event.occurred_at < window.end)
         .group_by(Event.customer_id)
         .subquery()
     )
-    first_time: ColumnElement[int] = zero
-    if retention:
-        earlier = aliased(Event)
-        had_earlier_activity = exists().where(
-            earlier.customer_id == per_customer.c.customer_id,
-            earlier.type.in_(ACTIVITY_TYPES),
-            earlier.occurred_at < window.start - span,
+    # Active at `to` and not at `from`, with no activity at all before `from - span`.
+    first_time = _count_if(
+        and_(
+            per_customer.c.s == 0,
+            per_customer.c.e == 1,
+            per_customer.c.first_at >= window.start - span,
         )
-        first_time = _count_if(
-            and_(per_customer.c.s == 0, per_customer.c.e == 1, ~had_earlier_activity)
-        )
+    )
     referring: ColumnElement[bool] = literal(False)
-    referred: Any = zero
-    purchasers: Any = zero
+    referred: Any = literal(0)
+    purchasers: Any = literal(0)
     if referrals:
         new_referrals = _new_referrals(window)
         referring = and_(per_customer.c.active == 1, new_referrals.c.referred.is_not(None))
@@ -388,7 +368,7 @@ async def retention(
     session: AsyncSession, window: Window, by: By | None, activity_days: int, churn: bool = False
 ) -> Grouped:
     refuse_channel("churn" if churn else "retention", by)
-    counts = await activity(session, window, by, activity_days, purchases=False, referrals=False)
+    counts = await activity(session, window, by, activity_days, referrals=False)
     return retention_from(counts, by, activity_days, churn)
 
 
@@ -415,7 +395,7 @@ async def repeat_purchase_rate(
     session: AsyncSession, window: Window, by: By | None, activity_days: int
 ) -> Grouped:
     refuse_channel("repeat-purchase-rate", by)
-    counts = await activity(session, window, by, activity_days, retention=False, referrals=False)
+    counts = await activity(session, window, by, activity_days, referrals=False)
     return repeat_purchase_rate_from(counts, by)
 
 
@@ -446,7 +426,7 @@ async def referral_rate(
     session: AsyncSession, window: Window, by: By | None, activity_days: int
 ) -> Grouped:
     refuse_channel("referral-rate", by)
-    counts = await activity(session, window, by, activity_days, retention=False, purchases=False)
+    counts = await activity(session, window, by, activity_days, referrals=True)
     return referral_rate_from(counts, by)
 
 
@@ -532,6 +512,19 @@ async def purchases(session: AsyncSession, window: Window, by: By | None) -> Pur
         .where(*in_window)
         .group_by(Event.currency)
     )
+    if by is not None and session.get_bind().dialect.name == "sqlite":
+        # SQLite joins by nested loop, one customer lookup per purchase: group per customer
+        # first, then look up each customer once (1.3 s -> 0.5 s at a million events).
+        # PostgreSQL hashes the customers instead, which is faster than grouping first.
+        per_customer = totals.add_columns(Event.customer_id).group_by(Event.customer_id).subquery()
+        totals = select(
+            per_customer.c.currency,
+            func.sum(per_customer.c.orders).label("orders"),
+            func.sum(per_customer.c.revenue).label("revenue"),
+        ).group_by(per_customer.c.currency)
+        totals_customer: Any = per_customer.c.customer_id
+    else:
+        totals_customer = Event.customer_id
     # The literal 0 (not a bound parameter) lets SQLite match the partial index's predicate;
     # EXISTS rather than a join keeps SQLite from driving the join from the purchases.
     refunds = (
@@ -549,7 +542,7 @@ async def purchases(session: AsyncSession, window: Window, by: By | None) -> Pur
     orders: dict[Key, int] = {}
     revenue: dict[Key, Decimal] = {}
     currencies: set[str] = set()
-    for r in (await session.execute(_grouped(totals, by, Event.customer_id))).all():
+    for r in (await session.execute(_grouped(totals, by, totals_customer))).all():
         key = _key(r)
         orders[key] = orders.get(key, 0) + _int(r.orders)
         revenue[key] = revenue.get(key, Decimal(0)) + Decimal(r.revenue or 0)
@@ -617,14 +610,16 @@ async def cohorts(session: AsyncSession, window: Window, period: Period) -> Resu
     # one customer lookup per (customer, period) rather than per purchase; periods are
     # formatted only once grouped.
     activity = period_bucket(Event.occurred_at, period, dialect)
+    # DISTINCT rather than GROUP BY: SQLite then drops the duplicates as it goes instead of
+    # sorting every purchase (half the time).
     active_periods = (
         select(Event.customer_id.label("customer_id"), activity.label("period"))
+        .distinct()
         .where(
             Event.type == "purchase",
             _in(Event.occurred_at, window),
             Event.customer_id.in_(select(Customer.id).where(acquired)),
         )
-        .group_by(Event.customer_id, activity)
         .subquery()
     )
     active_statement = (

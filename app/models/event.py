@@ -8,6 +8,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, utcnow
 from app.models.customer import ID_LENGTH
 
+# A customer is active at an instant when they have one of these event types in the
+# trailing activity window before it (metrics). The activity index's predicate over them:
+# queries must repeat it verbatim, with literals, for SQLite to use the index.
+ACTIVITY_TYPES = ("purchase", "renewal")
+ACTIVITY_WHERE = "type IN ('purchase', 'renewal')"
+
 
 class Event(Base):
     """A behaviour event, stored once per client event id with the response it got.
@@ -31,6 +37,18 @@ class Event(Base):
             "customer_id",
             "amount",
             "currency",
+        ),
+        # Each customer's activity (what makes a customer active: purchases and renewals)
+        # in time order: retention, churn, repeat purchases and referrals read every
+        # customer's activity in one ordered pass, grouping without a sort, and see each
+        # customer's first activity on the way. Partial: most events are neither.
+        Index(
+            "ix_events_activity_customer_id_occurred_at",
+            "customer_id",
+            "occurred_at",
+            "type",
+            sqlite_where=text(ACTIVITY_WHERE),
+            postgresql_where=text(ACTIVITY_WHERE),
         ),
         # The same per customer: a cohort's purchases without a sort by customer.
         Index(
