@@ -2,6 +2,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -71,35 +72,45 @@ def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, A
 
 
 async def _compute(
-    session: ReadSession,
-    database: Database,
+    session: AsyncSession,
+    database: Database | None,
     name: MetricName,
     window: Window,
     by: By | None,
     activity_days: int,
     historical: HistoricalParams,
+    *,
+    short: bool = False,
 ) -> Grouped:
+    """One metric, but not cohorts or predictive CLTV; ``short`` for a series' pieces
+    (``service.activity``). Without ``database`` its queries run one after the other."""
     if name is MetricName.nps:
         return await service.nps(session, window, by)
     if name is MetricName.csat:
         return await service.csat(session, window, by)
-    if name in (MetricName.retention, MetricName.churn):
-        return await service.retention(
-            session, window, by, activity_days, churn=name is MetricName.churn
+    service.refuse_channel(name.value, by)
+    if name is MetricName.cltv:
+        bought, counts = await _together(
+            database,
+            session,
+            lambda s: service.purchases(s, window, by),
+            lambda s: service.activity(s, window, by, activity_days, referrals=False, short=short),
         )
-    if name is MetricName.repeat_purchase_rate:
-        return await service.repeat_purchase_rate(session, window, by, activity_days)
-    if name is MetricName.referral_rate:
-        return await service.referral_rate(session, window, by, activity_days)
-    service.refuse_channel("cltv", by)
-    bought, counts = await _together(
-        database,
+        grouped = service.cltv_from(bought, counts, window, by, historical)
+        return {key: {"method": "historical", **value} for key, value in grouped.items()}
+    counts = await service.activity(
         session,
-        lambda s: service.purchases(s, window, by),
-        lambda s: service.activity(s, window, by, activity_days, referrals=False),
+        window,
+        by,
+        activity_days,
+        referrals=name is MetricName.referral_rate,
+        short=short,
     )
-    grouped = service.cltv_from(bought, counts, window, by, historical)
-    return {key: {"method": "historical", **value} for key, value in grouped.items()}
+    if name in (MetricName.retention, MetricName.churn):
+        return service.retention_from(counts, by, activity_days, churn=name is MetricName.churn)
+    if name is MetricName.repeat_purchase_rate:
+        return service.repeat_purchase_rate_from(counts, by)
+    return service.referral_rate_from(counts, by)
 
 
 @router.get(
@@ -169,11 +180,13 @@ CONCURRENT_QUERIES = 4
 
 
 async def _together(
-    database: Database, session: AsyncSession, *queries: Callable[[AsyncSession], Awaitable[Any]]
+    database: Database | None,
+    session: AsyncSession,
+    *queries: Callable[[AsyncSession], Awaitable[Any]],
 ) -> list[Any]:
-    """Run the queries concurrently on separate read sessions on PostgreSQL, else one after
-    the other on ``session``."""
-    if database.dialect != "postgresql":
+    """Run the queries concurrently on separate read sessions on PostgreSQL, else (or
+    without ``database``) one after the other on ``session``."""
+    if database is None or database.dialect != "postgresql":
         await service.for_aggregates(session)
         return [await query(session) for query in queries]
     limit = asyncio.Semaphore(CONCURRENT_QUERIES)
@@ -291,14 +304,33 @@ async def get_metric(
     overall = await _compute(session, database, name, window, None, activity_days, historical)
     answer = _flatten(name.value, window, overall[None])
     if interval is not None:
+        pieces = split(window, interval)
+        # The pieces share the concurrency of `_together` (each runs its own queries in
+        # turn), rather than each asking for connections of its own. NPS and CSAT pieces
+        # are index range reads of a few milliseconds: a connection each costs more.
+        cheap = name in (MetricName.nps, MetricName.csat)
+        results = await _together(
+            None if cheap else database,
+            session,
+            *(
+                partial(
+                    _compute,
+                    database=None,
+                    name=name,
+                    window=piece,
+                    by=None,
+                    activity_days=activity_days,
+                    historical=historical,
+                    short=True,
+                )
+                for piece in pieces
+            ),
+        )
         answer["interval"] = interval.value
-        series = []
-        for piece in split(window, interval):
-            grouped = await _compute(
-                session, database, name, piece, None, activity_days, historical
-            )
-            series.append({"from": piece.start, "to": piece.end, **grouped[None]})
-        answer["series"] = series
+        answer["series"] = [
+            {"from": piece.start, "to": piece.end, **grouped[None]}
+            for piece, grouped in zip(pieces, results, strict=True)
+        ]
     if by is not None:
         grouped = await _compute(session, database, name, window, by, activity_days, historical)
         answer["by"] = by.value

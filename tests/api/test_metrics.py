@@ -209,6 +209,50 @@ async def test_retention_and_churn(client: httpx.AsyncClient, admin_headers: Hea
     assert churn["active_at_start"] == 3
 
 
+async def test_retention_series_tells_first_time_from_returning_customers(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    await ingest(
+        client,
+        admin_headers,
+        # activity_days=30: active at Apr 1 means activity in [Mar 2, Apr 1), at May 1 in
+        # [Apr 1, May 1), at Jun 1 in [May 2, Jun 1).
+        at(purchase("a"), "2026-03-20"),
+        at(purchase("a"), "2026-04-20"),
+        at(purchase("b"), "2025-12-01"),
+        at(purchase("b"), "2026-04-10"),  # back after a long gap
+        at(purchase("c"), "2026-04-25"),  # first activity ever
+        at(event("renewal", "d", subscription_id="sub-d"), "2026-05-15"),  # first ever
+        at(purchase("e"), "2026-03-01"),  # one day too early to count at Apr 1
+        at(purchase("e"), "2026-05-20"),
+    )
+    body = await metric(
+        client,
+        admin_headers,
+        "retention",
+        **{"from": "2026-04-01", "to": "2026-05-31", "interval": "month", "activity_days": 30},
+    )
+    # Whole window: S = {a}, E = {d, e}, nobody retained; d is new, e had activity before
+    # Mar 2.
+    assert (body["value"], body["active_at_start"], body["active_at_end"]) == (0.0, 1, 2)
+    assert (body["first_time_customers"], body["reactivated_customers"]) == (1, 1)
+    fields = (
+        "from",
+        "value",
+        "active_at_start",
+        "active_at_end",
+        "retained",
+        "first_time_customers",
+        "reactivated_customers",
+    )
+    assert [tuple(piece[f] for f in fields) for piece in body["series"]] == [
+        # April: S = {a}, E = {a, b, c}; c is new, b returns: (3 - 2) / 1.
+        ("2026-04-01T00:00:00Z", 1.0, 1, 3, 1, 1, 1),
+        # May: S = {a, b, c}, E = {d, e}; d is new, e returns (active in March): 0 / 3.
+        ("2026-05-01T00:00:00Z", 0.0, 3, 2, 0, 1, 1),
+    ]
+
+
 async def test_repeat_purchase_rate_with_a_monthly_series(
     client: httpx.AsyncClient, admin_headers: Headers
 ) -> None:
