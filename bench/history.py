@@ -38,6 +38,9 @@ TYPES = (
     ("referral", 0.02),
     ("cancellation", 0.02),
 )
+CHANNELS = ("web", "app", "store")
+# A customer's tier from lifetime spend, highest first (the bench writes no tier history).
+TIERS = (("gold", Decimal(2000)), ("silver", Decimal(500)))
 
 RESPONSE = (
     '{{"event_id": "{eid}", "customer_id": "{cid}", "type": "{kind}", "status": "processed", '
@@ -117,6 +120,8 @@ def generate(
     amounts = np.round(rng.lognormal(3.7, 0.7, events - customers), 2)
     scores = rng.integers(0, 11, events - customers)
     referred = iter(rng.permutation(customers))
+    # Channels and tiers, so that the metrics' breakdowns have groups to break into.
+    channels = rng.choice(len(CHANNELS), size=events, p=[0.6, 0.3, 0.1])
 
     h = History()
     n = 0  # index into the per-extra-event arrays
@@ -196,13 +201,16 @@ def generate(
                 eid=eid, cid=cid, kind=kind, effects=json.dumps(effects), earned=earned
             )
             h.events.append(
-                (eid, kind, cid, at, at, "web", data_json, "{}", digest, 0,
+                # n + c: this event's position in the whole history (n counts the
+                # events after sign-up so far, c the sign-ups before this customer's).
+                (eid, kind, cid, at, at, CHANNELS[channels[n + c]], data_json, "{}", digest, 0,
                  response, typed.get("order_id"), typed.get("amount"),
                  typed.get("currency"), typed.get("referred_customer_id"), typed.get("survey"),
                  typed.get("score"))
             )  # fmt: skip
+        tier = next((name for name, floor in TIERS if spend >= floor), None)
         h.customers.append(
-            (cid, first_seen, first_seen, None, None, purchases, spend, first_purchase,
+            (cid, first_seen, first_seen, tier, None, purchases, spend, first_purchase,
              last_purchase, referrals, earned, 0, 0, 0, 0)
         )  # fmt: skip
     return h

@@ -1,8 +1,8 @@
 """Read-side timings on the generated history.
 
 ``time_metric_endpoints`` times the metrics summary and every ``/v1/metrics/{name}`` over
-the last year of the history, plus the variants in ``METRIC_VARIANTS`` (the predictive
-CLTV fit).
+the last year of the history, plus the variants in ``METRIC_VARIANTS``: the predictive CLTV
+fit, each breakdown, a monthly series of each metric, weekly cohorts.
 """
 
 import random
@@ -19,10 +19,16 @@ from bench.servers import Server
 
 SAMPLE = 300
 # Beyond each metric's plain request: the predictive fit, refitted so that the fit itself is
-# timed rather than its cached parameters.
+# timed rather than its cached parameters; the breakdowns each metric has; a monthly series.
 METRIC_VARIANTS: dict[str, list[dict[str, str]]] = {
-    "cltv": [{"method": "predictive", "time_unit": "week", "refresh": "true"}],
+    name.value: [{"by": "tier"}, {"interval": "month"}]
+    for name in MetricName
+    if name is not MetricName.cohorts
 }
+METRIC_VARIANTS["nps"].insert(1, {"by": "channel"})
+METRIC_VARIANTS["csat"].insert(1, {"by": "channel"})
+METRIC_VARIANTS["cltv"].insert(0, {"method": "predictive", "time_unit": "week", "refresh": "true"})
+METRIC_VARIANTS["cohorts"] = [{"period": "week"}]
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:
