@@ -2,14 +2,16 @@
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from traceback import walk_tb
 from typing import Annotated, Any
 
 import aiosqlite
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -213,6 +215,64 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+# Failures that say nothing about the request: the server is unreachable, out of
+# resources or shutting down (08, 53, 57P01-57P03), or the statement lost a race or ran
+# out of time and may succeed when sent again (55P03, 57014, 40001, 40P01).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "55P03", "57014", "40001", "40P01"})
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_SQLITE_LOCKED_MESSAGES = ("database is locked", "database table is locked")
+_DRIVER_MODULES = ("asyncpg.", "aiosqlite.", "sqlalchemy.")
+
+
+def _driver_errors(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the driver's errors it wraps: SQLAlchemy keeps the driver's error in
+    ``orig``; the asyncpg adapter's error there is raised from asyncpg's own."""
+    yield exc
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else None
+    if orig is not None:
+        yield orig
+        if orig.__cause__ is not None:
+            yield orig.__cause__
+
+
+def _sqlite_locked(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) keep the primary code in the low byte.
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return str(error).startswith(_SQLITE_LOCKED_MESSAGES)
+
+
+def _raised_by_driver(error: BaseException) -> bool:
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_DRIVER_MODULES)
+        for frame, _ in walk_tb(error.__traceback__)
+    )
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is busy or unreachable for now (the request may
+    succeed when retried), rather than that the request or the code is wrong."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True  # no pooled connection came free in time
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    for error in _driver_errors(exc):
+        if isinstance(error, sqlite3.OperationalError) and _sqlite_locked(error):
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+        ):
+            return True
+        # Connecting to PostgreSQL fails with the socket's own error (refused, no route,
+        # name not resolved, timed out), which SQLAlchemy passes on unwrapped.
+        if isinstance(error, OSError) and _raised_by_driver(error):
+            return True
+    return False
 
 
 def insert_for(session: AsyncSession) -> Any:

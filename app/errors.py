@@ -1,6 +1,7 @@
 """RFC 9457 problem details: one error base class and the handlers that render it."""
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -10,12 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.database import is_transient_database_error
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:reinforce:problem:"
+# Locks and full pools clear within moments; a client that waits much longer gains nothing.
+DATABASE_RETRY_AFTER_SECONDS = 1
 
 
 def problem_type(slug: str) -> str:
@@ -249,15 +255,58 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": request.url.path})
+def _request_id_header() -> dict[str, str]:
+    # For the handler of last resort, which runs outside the middlewares (the request id
+    # one included): the response would otherwise lack the id its body quotes.
     request_id = correlation_id.get()
+    return {"X-Request-ID": request_id} if request_id else {}
+
+
+def _driver_message(exc: Exception) -> str:
+    # The driver's own words, without the SQL statement and parameters SQLAlchemy adds
+    # (asyncpg's, not those of SQLAlchemy's adapter around them).
+    error: BaseException = exc
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        error = exc.orig.__cause__ or exc.orig
+    return f"{type(error).__name__}: {error}"
+
+
+def _database_unavailable(
+    request: Request, exc: Exception, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    # Expected under load or during a failover, and the client is told to retry: a line
+    # per request is enough, a traceback per request would bury real errors.
+    logger.warning(
+        "database unavailable: %s", _driver_message(exc), extra={"path": request.url.path}
+    )
+    return _render(
+        request,
+        status=503,
+        slug="database-unavailable",
+        detail="The database is busy or unreachable at the moment. The request can be "
+        "retried after the time in Retry-After.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS), **(headers or {})},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_transient_database_error(exc):
+        return _database_unavailable(request, exc)
+    # Anything else goes on to the 500 handler, as every unexpected error does.
+    raise exc
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_transient_database_error(exc):
+        # Raised in a middleware, where _database_error does not reach.
+        return _database_unavailable(request, exc, headers=_request_id_header())
+    logger.exception("unhandled error", extra={"path": request.url.path})
     return _render(
         request,
         status=500,
         slug="internal-error",
         detail="An unexpected error occurred. Quote the request id when reporting it.",
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers=_request_id_header(),
     )
 
 
@@ -265,6 +314,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # The classes a busy or unreachable database raises. Handled here, inside the
+    # middlewares, so that the 503 still gets CORS headers; OSError is a failed connect.
+    for database_error in (sa_exc.DBAPIError, sa_exc.TimeoutError, sqlite3.Error, OSError):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)
 
 
@@ -278,6 +331,7 @@ _DESCRIPTIONS = {
     422: "The request is well-formed but not valid (`errors` says where), or refused by a "
     "business rule.",
     429: "Too many requests; retry after the time in `Retry-After`.",
+    503: "The database is busy or unreachable; retry after the time in `Retry-After`.",
 }
 
 

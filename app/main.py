@@ -67,13 +67,15 @@ async def _ensure_bootstrap_key(settings: Settings, database: Database) -> None:
 
 def _declare_common_problems(schema: dict[str, Any]) -> None:
     """Problems any route of a kind can answer, declared here once so that no route
-    (today's or tomorrow's) forgets: 429 for every authenticated operation; for every
-    one with a body, 413 (too large) and 400 (not decodable as JSON text at all)."""
+    (today's or tomorrow's) forgets: 429 and 503 (database unavailable: authenticating
+    alone reads it) for every authenticated operation; for every one with a body, 413
+    (too large) and 400 (not decodable as JSON text at all)."""
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
             if operation.get("security"):
                 responses.setdefault("429", problem_responses(429)[429])
+                responses.setdefault("503", problem_responses(503)[503])
             if "requestBody" in operation:
                 responses.setdefault("413", problem_responses(413)[413])
                 responses.setdefault("400", problem_responses(400)[400])
