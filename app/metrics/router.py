@@ -71,6 +71,20 @@ def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, A
     return {"metric": metric, "from": window.start, "to": window.end, **result}
 
 
+RETAINING = frozenset({"retention", "churn", "cltv"})  # the metrics that need retention
+
+
+def _historical_cltv(
+    bought: service.Purchases,
+    counts: dict[service.Key, service.Activity],
+    window: Window,
+    by: By | None,
+    historical: HistoricalParams,
+) -> Grouped:
+    grouped = service.cltv_from(bought, counts, window, by, historical)
+    return {key: {"method": "historical", **value} for key, value in grouped.items()}
+
+
 async def _compute(
     session: AsyncSession,
     database: Database | None,
@@ -82,8 +96,9 @@ async def _compute(
     *,
     short: bool = False,
 ) -> Grouped:
-    """One metric, but not cohorts or predictive CLTV; ``short`` for a series' pieces
-    (``service.activity``). Without ``database`` its queries run one after the other."""
+    """One metric, but not cohorts or predictive CLTV; ``short`` for a series' repeat
+    purchase and referral pieces (``service.activity``). Without ``database`` its queries
+    run one after the other."""
     if name is MetricName.nps:
         return await service.nps(session, window, by)
     if name is MetricName.csat:
@@ -94,16 +109,16 @@ async def _compute(
             database,
             session,
             lambda s: service.purchases(s, window, by),
-            lambda s: service.activity(s, window, by, activity_days, referrals=False, short=short),
+            lambda s: service.activity(s, window, by, activity_days, referrals=False),
         )
-        grouped = service.cltv_from(bought, counts, window, by, historical)
-        return {key: {"method": "historical", **value} for key, value in grouped.items()}
+        return _historical_cltv(bought, counts, window, by, historical)
     counts = await service.activity(
         session,
         window,
         by,
         activity_days,
         referrals=name is MetricName.referral_rate,
+        retention=name.value in RETAINING,
         short=short,
     )
     if name in (MetricName.retention, MetricName.churn):
@@ -311,7 +326,7 @@ async def get_metric(
         overall = await _compute(session, database, name, window, None, activity_days, historical)
         return _flatten(name.value, window, overall[None])
 
-    def part(piece: Window, grouping: By | None, short: bool) -> Any:
+    def part(piece: Window, grouping: By | None, short: bool = False) -> Any:
         # Each part runs its own queries in turn: the parts, not their queries, share the
         # concurrency of `_together`.
         return partial(
@@ -325,14 +340,64 @@ async def get_metric(
             short=short,
         )
 
-    pieces = split(window, interval) if interval is not None else []
-    parts = [part(piece, None, True) for piece in pieces] or [part(window, by, False)]
     # NPS and CSAT parts are index range reads of a few milliseconds: a connection each
     # would cost more than it saves.
-    cheap = name in (MetricName.nps, MetricName.csat)
-    overall, *results = await _together(
-        None if cheap else database, session, part(window, None, False), *parts
-    )
+    concurrently = None if name in (MetricName.nps, MetricName.csat) else database
+    pieces = split(window, interval) if interval is not None else []
+    if interval is None:
+        overall, grouped = await _together(
+            concurrently, session, part(window, None), part(window, by)
+        )
+        results = [grouped]
+    elif name.value in RETAINING:
+        # Every piece's retention in one pass; CLTV's pieces read their purchases and
+        # purchasing customers alongside it.
+        cltv = name is MetricName.cltv
+        own = [
+            query
+            for piece in pieces
+            if cltv
+            for query in (
+                partial(service.purchases, window=piece, by=None),
+                partial(
+                    service.activity,
+                    window=piece,
+                    by=None,
+                    activity_days=activity_days,
+                    referrals=False,
+                    retention=False,
+                    short=True,
+                ),
+            )
+        ]
+        overall, retention, *read = await _together(
+            concurrently,
+            session,
+            part(window, None),
+            lambda s: service.retention_series(s, pieces, activity_days),
+            *own,
+        )
+        results = [
+            _historical_cltv(
+                read[2 * i],
+                {None: service.with_retention(read[2 * i + 1][None], counts)},
+                piece,
+                None,
+                historical,
+            )
+            if cltv
+            else service.retention_from(
+                {None: counts}, None, activity_days, churn=name is MetricName.churn
+            )
+            for i, (piece, counts) in enumerate(zip(pieces, retention, strict=True))
+        ]
+    else:
+        overall, *results = await _together(
+            concurrently,
+            session,
+            part(window, None),
+            *(part(piece, None, short=True) for piece in pieces),
+        )
     answer = _flatten(name.value, window, overall[None])
     if interval is not None:
         answer["interval"] = interval.value

@@ -7,7 +7,7 @@ whenever the metric is undefined (nobody to divide by), never NaN.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -260,9 +260,11 @@ async def activity(
     activity_days: int,
     *,
     referrals: bool,
+    retention: bool = True,
     short: bool = False,
 ) -> dict[Key, Activity]:
-    """The ``Activity`` counts (the referral ones stay 0 without ``referrals``).
+    """The ``Activity`` counts (the referral ones stay 0 without ``referrals``, the
+    retention ones without ``retention``).
 
     By default, one pass over every customer's activity up to ``to``, in the activity
     index's order (customer, time), so that grouping by customer needs no sort; the same
@@ -274,19 +276,23 @@ async def activity(
     much per piece as for the whole history: read only the window and the
     ``activity_days`` before it (sorted or hashed by customer), and look for earlier
     activity only for the customers who became active. A weekly series of a year of a
-    million events takes 9 s on SQLite that way, 12 s with a full pass per week.
+    million events takes 9 s on SQLite that way, 12 s with a full pass per week. Without
+    ``retention``, a short window needs no look-back at all.
     """
     span = timedelta(days=activity_days)
     at_start = _in(Event.occurred_at, Window(window.start - span, window.start))
     purchase_in_window = and_(Event.type == "purchase", Event.occurred_at >= window.start)
     scanned = [_is_activity(), Event.occurred_at < window.end]
     if short:
-        scanned.append(Event.occurred_at >= window.start - span)
+        scanned.append(Event.occurred_at >= (window.start - span if retention else window.start))
+    zero = literal(0)
     per_customer = (
         select(
             Event.customer_id.label("customer_id"),
-            func.max(case((at_start, 1), else_=0)).label("s"),
-            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e"),
+            func.max(case((at_start, 1), else_=0)).label("s") if retention else zero.label("s"),
+            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e")
+            if retention
+            else zero.label("e"),
             func.max(case((Event.occurred_at >= window.start, 1), else_=0)).label("active"),
             _count_if(purchase_in_window).label("purchases"),
             func.min(Event.occurred_at).label("first_at"),
@@ -421,6 +427,121 @@ def referral_rate_from(counts: dict[Key, Activity], by: By | None) -> Grouped:
         if a.active_in_window or not by
     }
     return grouped or ({} if by else {None: _referral_result(0, 0, 0, 0)})
+
+
+def with_retention(counts: Activity, retention: Activity) -> Activity:
+    """``counts`` with the retention counts of ``retention``."""
+    return replace(
+        counts,
+        active_at_start=retention.active_at_start,
+        active_at_end=retention.active_at_end,
+        retained=retention.retained,
+        first_time=retention.first_time,
+    )
+
+
+def _rank(column: Any, thresholds: Sequence[Any], offset: int = 0) -> ColumnElement[int]:
+    """SQL for how many of the (sorted) thresholds are at or before ``column``: a binary
+    search of nested CASEs, so a row costs log2(thresholds) comparisons, on any dialect."""
+    if not thresholds:
+        return literal(offset)
+    middle = len(thresholds) // 2
+    return case(
+        (
+            column >= thresholds[middle],
+            _rank(column, thresholds[middle + 1 :], offset + middle + 1),
+        ),
+        else_=_rank(column, thresholds[:middle], offset),
+    )
+
+
+async def retention_series(
+    session: AsyncSession, pieces: Sequence[Window], activity_days: int
+) -> list[Activity]:
+    """The retention counts (S, E, retained, first-time) of each piece of a series, in one
+    pass rather than one query per piece (a weekly series of a year of a million events:
+    0.7 s on PostgreSQL, 2 s on SQLite, against 3 and 6 s piece by piece).
+
+    With boundaries b_0 < ... < b_n (the pieces' ends), a customer is active at b_j when
+    their last activity before it is at or after b_j - activity_days. Each customer's
+    activity is grouped by piece (p = -1 before b_0); the group of piece p, whose last
+    activity is covered up to boundary hi, decides boundaries p+1 to the next group's
+    piece, so the boundaries a customer is active at are the disjoint ranges
+    [p+1, min(hi, next p)]. A customer is active at both ends of piece i when one range
+    holds i and i+1, or one ends at i and the next starts at i+1; first-time in piece i
+    when their first group ever is piece i and covers b_{i+1}. The database counts the
+    rows per (range, joined to next, first-time); the counts per boundary are summed here
+    from those few hundred rows.
+    """
+    span = timedelta(days=activity_days)
+    ends = [pieces[0].start, *(piece.end for piece in pieces)]
+    n = len(pieces)
+    # The piece of each activity: how many pieces start at or before it, less one.
+    in_piece = (
+        select(
+            Event.customer_id.label("customer_id"),
+            (_rank(Event.occurred_at, ends[:n]) - 1).label("p"),
+            Event.occurred_at.label("occurred_at"),
+        )
+        .where(_is_activity(), Event.occurred_at < ends[n])
+        .subquery()
+    )
+    # The last boundary each piece's last activity keeps its customer active at.
+    per_piece = (
+        select(
+            in_piece.c.customer_id,
+            in_piece.c.p,
+            (_rank(func.max(in_piece.c.occurred_at), [end - span for end in ends]) - 1).label("hi"),
+        )
+        .group_by(in_piece.c.customer_id, in_piece.c.p)
+        .subquery()
+    )
+
+    def by_customer(function: Any) -> Any:
+        return function.over(partition_by=per_piece.c.customer_id, order_by=per_piece.c.p)
+
+    ranged = select(
+        per_piece.c.p,
+        per_piece.c.hi,
+        by_customer(func.lead(per_piece.c.p, 1, n)).label("next_p"),
+        by_customer(func.lead(per_piece.c.hi)).label("next_hi"),
+        by_customer(func.lag(per_piece.c.p)).label("previous_p"),
+    ).subquery()
+    last = case((ranged.c.hi < ranged.c.next_p, ranged.c.hi), else_=ranged.c.next_p)
+    joined = and_(ranged.c.hi >= ranged.c.next_p, ranged.c.next_hi >= ranged.c.next_p + 1)
+    first_time = and_(ranged.c.previous_p.is_(None), ranged.c.p >= 0, ranged.c.hi >= ranged.c.p + 1)
+    keyed = select(
+        (ranged.c.p + 1).label("first"),
+        last.label("last"),
+        case((joined, 1), else_=0).label("joined"),
+        case((first_time, 1), else_=0).label("first_time"),
+    ).subquery()
+    rows = await session.execute(select(keyed, func.count().label("customers")).group_by(*keyed.c))
+    active = [0] * (n + 1)
+    retained = [0] * n
+    first_timers = [0] * n
+    for row in rows:
+        for j in range(max(row.first, 0), min(row.last, n) + 1):
+            active[j] += row.customers
+        for i in range(max(row.first, 0), min(row.last + row.joined, n)):
+            retained[i] += row.customers
+        if row.first_time:
+            first_timers[row.first - 1] += row.customers
+    return [
+        Activity(
+            active_at_start=active[i],
+            active_at_end=active[i + 1],
+            retained=retained[i],
+            first_time=first_timers[i],
+            active_in_window=0,
+            purchasing=0,
+            repeating=0,
+            referrers=0,
+            referred=0,
+            referred_purchasers=0,
+        )
+        for i in range(n)
+    ]
 
 
 # --- Historical CLTV ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Each metric on a small history whose numbers are worked out by hand in the comments."""
 
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -251,6 +253,62 @@ async def test_retention_series_tells_first_time_from_returning_customers(
         # May: S = {a, b, c}, E = {d, e}; d is new, e returns (active in March): 0 / 3.
         ("2026-05-01T00:00:00Z", 0.0, 3, 2, 0, 1, 1),
     ]
+
+
+@pytest.mark.parametrize("activity_days", [3, 10, 45])
+async def test_retention_series_follows_the_definition_on_random_activity(
+    client: httpx.AsyncClient, admin_headers: Headers, activity_days: int
+) -> None:
+    """Each piece of a weekly series against the definition applied by brute force: active
+    at t means a purchase or renewal in [t - activity_days, t). Short spans leave gaps
+    inside a piece; long ones carry a customer across several pieces."""
+    rng = random.Random(activity_days)
+    origin = datetime(2025, 12, 1, tzinfo=UTC)
+    activity: list[tuple[str, datetime, str]] = []
+    for c in range(30):
+        for _ in range(rng.randint(0, 6)):
+            moment = origin + timedelta(minutes=rng.randrange(150 * 24 * 60))
+            activity.append((f"r{c}", moment, rng.choice(["purchase", "purchase", "renewal"])))
+    await ingest(
+        client,
+        admin_headers,
+        *(
+            at(
+                purchase(customer)
+                if kind == "purchase"
+                else event("renewal", customer, subscription_id=f"sub-{customer}"),
+                moment.isoformat(),
+            )
+            for customer, moment, kind in activity
+        ),
+    )
+    window = {"from": "2026-02-01", "to": "2026-04-19", "interval": "week"}
+    retention = await metric(
+        client, admin_headers, "retention", **window, activity_days=activity_days
+    )
+    cltv = await metric(client, admin_headers, "cltv", **window, activity_days=activity_days)
+    span = timedelta(days=activity_days)
+
+    def active_at(moment: datetime) -> set[str]:
+        return {c for c, t, _ in activity if moment - span <= t < moment}
+
+    assert len(retention["series"]) == 12  # Sunday Feb 1, then 11 ISO weeks
+    for piece, cltv_piece in zip(retention["series"], cltv["series"], strict=True):
+        start = datetime.fromisoformat(piece["from"])
+        end = datetime.fromisoformat(piece["to"])
+        s, e = active_at(start), active_at(end)
+        new = e - s
+        first_time = {c for c in new if all(t >= start - span for cc, t, _ in activity if cc == c)}
+        got = (
+            piece["active_at_start"],
+            piece["active_at_end"],
+            piece["retained"],
+            piece["first_time_customers"],
+        )
+        assert got == (len(s), len(e), len(s & e), len(first_time)), piece["from"]
+        assert cltv_piece["retention"] == piece["value"]
+        orders = [t for _, t, kind in activity if kind == "purchase" and start <= t < end]
+        assert cltv_piece["orders"] == len(orders)
 
 
 async def test_repeat_purchase_rate_with_a_monthly_series(
