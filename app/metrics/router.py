@@ -326,91 +326,118 @@ async def get_metric(
         overall = await _compute(session, database, name, window, None, activity_days, historical)
         return _flatten(name.value, window, overall[None])
 
-    def part(piece: Window, grouping: By | None, short: bool = False) -> Any:
-        # Each part runs its own queries in turn: the parts, not their queries, share the
-        # concurrency of `_together`.
-        return partial(
-            _compute,
-            database=None,
-            name=name,
-            window=piece,
-            by=grouping,
-            activity_days=activity_days,
-            historical=historical,
-            short=short,
-        )
-
     # NPS and CSAT parts are index range reads of a few milliseconds: a connection each
     # would cost more than it saves.
     concurrently = None if name in (MetricName.nps, MetricName.csat) else database
-    pieces = split(window, interval) if interval is not None else []
     if interval is None:
+        assert by is not None  # exactly one of the two: checked above
         overall, grouped = await _together(
-            concurrently, session, part(window, None), part(window, by)
-        )
-        results = [grouped]
-    elif name.value in RETAINING:
-        # Every piece's retention in one pass; CLTV's pieces read their purchases and
-        # purchasing customers alongside it.
-        cltv = name is MetricName.cltv
-        own = [
-            query
-            for piece in pieces
-            if cltv
-            for query in (
-                partial(service.purchases, window=piece, by=None),
-                partial(
-                    service.activity,
-                    window=piece,
-                    by=None,
-                    activity_days=activity_days,
-                    referrals=False,
-                    retention=False,
-                    short=True,
-                ),
-            )
-        ]
-        overall, retention, *read = await _together(
             concurrently,
             session,
-            part(window, None),
-            lambda s: service.retention_series(s, pieces, activity_days),
-            *own,
+            _part(name, window, None, activity_days, historical),
+            _part(name, window, by, activity_days, historical),
         )
-        results = [
-            _historical_cltv(
-                read[2 * i],
-                {None: service.with_retention(read[2 * i + 1][None], counts)},
-                piece,
-                None,
-                historical,
-            )
-            if cltv
-            else service.retention_from(
-                {None: counts}, None, activity_days, churn=name is MetricName.churn
-            )
-            for i, (piece, counts) in enumerate(zip(pieces, retention, strict=True))
-        ]
-    else:
-        overall, *results = await _together(
-            concurrently,
-            session,
-            part(window, None),
-            *(part(piece, None, short=True) for piece in pieces),
-        )
-    answer = _flatten(name.value, window, overall[None])
-    if interval is not None:
-        answer["interval"] = interval.value
-        answer["series"] = [
-            {"from": piece.start, "to": piece.end, **grouped[None]}
-            for piece, grouped in zip(pieces, results, strict=True)
-        ]
-    if by is not None:
+        answer = _flatten(name.value, window, overall[None])
         answer["by"] = by.value
         answer["groups"] = [
             {"key": key, **value}
-            for key, value in sorted(
-                results[0].items(), key=lambda kv: (kv[0] is None, kv[0] or "")
-            )
+            for key, value in sorted(grouped.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
         ]
+        return answer
+    pieces = split(window, interval)
+    overall, results = await _series(
+        concurrently, session, name, window, pieces, activity_days, historical
+    )
+    answer = _flatten(name.value, window, overall[None])
+    answer["interval"] = interval.value
+    answer["series"] = [
+        {"from": piece.start, "to": piece.end, **grouped[None]}
+        for piece, grouped in zip(pieces, results, strict=True)
+    ]
     return answer
+
+
+def _part(
+    name: MetricName,
+    window: Window,
+    by: By | None,
+    activity_days: int,
+    historical: HistoricalParams,
+    short: bool = False,
+) -> Callable[[AsyncSession], Awaitable[Grouped]]:
+    """``_compute`` as one of the parts `_together` runs: its own queries run in turn, the
+    parts, not their queries, share the concurrency."""
+    return partial(
+        _compute,
+        database=None,
+        name=name,
+        window=window,
+        by=by,
+        activity_days=activity_days,
+        historical=historical,
+        short=short,
+    )
+
+
+async def _series(
+    database: Database | None,
+    session: AsyncSession,
+    name: MetricName,
+    window: Window,
+    pieces: list[Window],
+    activity_days: int,
+    historical: HistoricalParams,
+) -> tuple[Grouped, list[Grouped]]:
+    """The metric over the whole window and over each piece of it."""
+    whole = _part(name, window, None, activity_days, historical)
+    if name.value not in RETAINING:
+        overall, *results = await _together(
+            database,
+            session,
+            whole,
+            *(_part(name, piece, None, activity_days, historical, short=True) for piece in pieces),
+        )
+        return overall, results
+    # Every piece's retention in one pass; CLTV's pieces read their purchases and
+    # purchasing customers alongside it.
+    cltv = name is MetricName.cltv
+    own = [
+        query
+        for piece in pieces
+        if cltv
+        for query in (
+            partial(service.purchases, window=piece, by=None),
+            partial(
+                service.activity,
+                window=piece,
+                by=None,
+                activity_days=activity_days,
+                referrals=False,
+                retention=False,
+                short=True,
+            ),
+        )
+    ]
+    overall, retention, *read = await _together(
+        database,
+        session,
+        whole,
+        lambda s: service.retention_series(s, pieces, activity_days),
+        *own,
+    )
+    if not cltv:
+        churn = name is MetricName.churn
+        return overall, [
+            service.retention_from({None: counts}, None, activity_days, churn=churn)
+            for counts in retention
+        ]
+    return overall, [
+        _historical_cltv(
+            read[2 * i],
+            {None: service.with_retention(read[2 * i + 1][None], counts)},
+            piece,
+            None,
+            historical,
+        )
+        for i, (piece, counts) in enumerate(zip(pieces, retention, strict=True))
+    ]
