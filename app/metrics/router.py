@@ -118,7 +118,6 @@ async def _compute(
         by,
         activity_days,
         referrals=name is MetricName.referral_rate,
-        retention=name.value in RETAINING,
         short=short,
     )
     if name in (MetricName.retention, MetricName.churn):
@@ -413,7 +412,6 @@ async def _series(
                 by=None,
                 activity_days=activity_days,
                 referrals=False,
-                retention=False,
                 short=True,
             ),
         )

@@ -260,11 +260,9 @@ async def activity(
     activity_days: int,
     *,
     referrals: bool,
-    retention: bool = True,
     short: bool = False,
 ) -> dict[Key, Activity]:
-    """The ``Activity`` counts (the referral ones stay 0 without ``referrals``, the
-    retention ones without ``retention``).
+    """The ``Activity`` counts (the referral ones stay 0 without ``referrals``).
 
     By default, one pass over every customer's activity up to ``to``, in the activity
     index's order (customer, time), so that grouping by customer needs no sort; the same
@@ -272,27 +270,29 @@ async def activity(
     customers. Its cost follows the activity history rather than the window: a year of a
     million events is about 0.35 s on SQLite and 0.2 s on PostgreSQL (bench/README.md).
 
-    ``short`` is for the many short windows of a series, where that pass would cost as
-    much per piece as for the whole history: read only the window and the
-    ``activity_days`` before it (sorted or hashed by customer), and look for earlier
-    activity only for the customers who became active. A weekly series of a year of a
-    million events takes 9 s on SQLite that way, 12 s with a full pass per week. Without
-    ``retention``, a short window needs no look-back at all.
+    ``short`` is for the pieces of a series, where that pass would cost as much per piece
+    as for the whole history: read only the window (sorted or hashed by customer) and
+    leave the retention counts at 0; ``retention_series`` counts them for every piece at
+    once.
     """
     span = timedelta(days=activity_days)
-    at_start = _in(Event.occurred_at, Window(window.start - span, window.start))
     purchase_in_window = and_(Event.type == "purchase", Event.occurred_at >= window.start)
     scanned = [_is_activity(), Event.occurred_at < window.end]
-    if short:
-        scanned.append(Event.occurred_at >= (window.start - span if retention else window.start))
     zero = literal(0)
+    at_start: ColumnElement[int] = func.max(
+        case((_in(Event.occurred_at, Window(window.start - span, window.start)), 1), else_=0)
+    )
+    at_end: ColumnElement[int] = func.max(
+        case((Event.occurred_at >= window.end - span, 1), else_=0)
+    )
+    if short:
+        scanned.append(Event.occurred_at >= window.start)
+        at_start = at_end = zero
     per_customer = (
         select(
             Event.customer_id.label("customer_id"),
-            func.max(case((at_start, 1), else_=0)).label("s") if retention else zero.label("s"),
-            func.max(case((Event.occurred_at >= window.end - span, 1), else_=0)).label("e")
-            if retention
-            else zero.label("e"),
+            at_start.label("s"),
+            at_end.label("e"),
             func.max(case((Event.occurred_at >= window.start, 1), else_=0)).label("active"),
             _count_if(purchase_in_window).label("purchases"),
             func.min(Event.occurred_at).label("first_at"),
@@ -302,15 +302,13 @@ async def activity(
         .subquery()
     )
     # Active at `to` and not at `from`, with no activity at all before `from - span`.
-    never_before: ColumnElement[bool] = per_customer.c.first_at >= window.start - span
-    if short:
-        earlier = aliased(Event)
-        never_before = ~exists().where(
-            earlier.customer_id == per_customer.c.customer_id,
-            earlier.type.in_(ACTIVITY_TYPES),
-            earlier.occurred_at < window.start - span,
+    first_time = _count_if(
+        and_(
+            per_customer.c.s == 0,
+            per_customer.c.e == 1,
+            per_customer.c.first_at >= window.start - span,
         )
-    first_time = _count_if(and_(per_customer.c.s == 0, per_customer.c.e == 1, never_before))
+    )
     referring: ColumnElement[bool] = literal(False)
     referred: Any = literal(0)
     purchasers: Any = literal(0)
