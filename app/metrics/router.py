@@ -71,9 +71,6 @@ def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, A
     return {"metric": metric, "from": window.start, "to": window.end, **result}
 
 
-RETAINING = frozenset({"retention", "churn", "cltv"})  # the metrics that need retention
-
-
 def _historical_cltv(
     bought: service.Purchases,
     counts: dict[service.Key, service.Activity],
@@ -96,9 +93,9 @@ async def _compute(
     *,
     short: bool = False,
 ) -> Grouped:
-    """One metric, but not cohorts or predictive CLTV; ``short`` for a series' repeat
-    purchase and referral pieces (``service.activity``). Without ``database`` its queries
-    run one after the other."""
+    """One metric, but not cohorts or predictive CLTV; ``short`` for the pieces of a
+    repeat-purchase or referral series (``service.activity``). Without ``database`` its
+    queries run one after the other."""
     if name is MetricName.nps:
         return await service.nps(session, window, by)
     if name is MetricName.csat:
@@ -389,7 +386,8 @@ async def _series(
 ) -> tuple[Grouped, list[Grouped]]:
     """The metric over the whole window and over each piece of it."""
     whole = _part(name, window, None, activity_days, historical)
-    if name.value not in RETAINING:
+    if name in (MetricName.repeat_purchase_rate, MetricName.referral_rate):
+        # Each piece reads only its own window: cheaper than any one pass over all.
         overall, *results = await _together(
             database,
             session,
@@ -397,45 +395,23 @@ async def _series(
             *(_part(name, piece, None, activity_days, historical, short=True) for piece in pieces),
         )
         return overall, results
-    # Every piece's retention in one pass; CLTV's pieces read their purchases and
-    # purchasing customers alongside it.
+    # Every piece's retention (and purchasing customers) in one pass; CLTV's pieces read
+    # their purchases alongside it.
     cltv = name is MetricName.cltv
-    own = [
-        query
-        for piece in pieces
-        if cltv
-        for query in (
-            partial(service.purchases, window=piece, by=None),
-            partial(
-                service.activity,
-                window=piece,
-                by=None,
-                activity_days=activity_days,
-                referrals=False,
-                short=True,
-            ),
-        )
-    ]
-    overall, retention, *read = await _together(
+    overall, counted, *bought = await _together(
         database,
         session,
         whole,
-        lambda s: service.retention_series(s, pieces, activity_days),
-        *own,
+        lambda s: service.series_activity(s, pieces, activity_days),
+        *(partial(service.purchases, window=piece, by=None) for piece in pieces if cltv),
     )
-    if not cltv:
-        churn = name is MetricName.churn
+    if cltv:
         return overall, [
-            service.retention_from({None: counts}, None, activity_days, churn=churn)
-            for counts in retention
+            _historical_cltv(purchases, {None: counts}, piece, None, historical)
+            for piece, counts, purchases in zip(pieces, counted, bought, strict=True)
         ]
+    churn = name is MetricName.churn
     return overall, [
-        _historical_cltv(
-            read[2 * i],
-            {None: service.with_retention(read[2 * i + 1][None], counts)},
-            piece,
-            None,
-            historical,
-        )
-        for i, (piece, counts) in enumerate(zip(pieces, retention, strict=True))
+        service.retention_from({None: counts}, None, activity_days, churn=churn)
+        for counts in counted
     ]

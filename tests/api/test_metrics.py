@@ -287,13 +287,15 @@ async def test_retention_series_follows_the_definition_on_random_activity(
         client, admin_headers, "retention", **window, activity_days=activity_days
     )
     cltv = await metric(client, admin_headers, "cltv", **window, activity_days=activity_days)
+    repeat = await metric(client, admin_headers, "repeat-purchase-rate", **window)
     span = timedelta(days=activity_days)
 
     def active_at(moment: datetime) -> set[str]:
         return {c for c, t, _ in activity if moment - span <= t < moment}
 
     assert len(retention["series"]) == 12  # Sunday Feb 1, then 11 ISO weeks
-    for piece, cltv_piece in zip(retention["series"], cltv["series"], strict=True):
+    pieces = zip(retention["series"], cltv["series"], repeat["series"], strict=True)
+    for piece, cltv_piece, repeat_piece in pieces:
         start = datetime.fromisoformat(piece["from"])
         end = datetime.fromisoformat(piece["to"])
         s, e = active_at(start), active_at(end)
@@ -307,8 +309,13 @@ async def test_retention_series_follows_the_definition_on_random_activity(
         )
         assert got == (len(s), len(e), len(s & e), len(first_time)), piece["from"]
         assert cltv_piece["retention"] == piece["value"]
-        orders = [t for _, t, kind in activity if kind == "purchase" and start <= t < end]
-        assert cltv_piece["orders"] == len(orders)
+        bought = [c for c, t, kind in activity if kind == "purchase" and start <= t < end]
+        assert cltv_piece["orders"] == len(bought)
+        buyers = set(bought)
+        repeaters = {c for c in buyers if bought.count(c) >= 2}
+        assert cltv_piece["customers"] == len(buyers)
+        got = (repeat_piece["purchasing_customers"], repeat_piece["repeat_customers"])
+        assert got == (len(buyers), len(repeaters)), piece["from"]
 
 
 async def test_repeat_purchase_rate_with_a_monthly_series(
