@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
@@ -510,19 +511,27 @@ async def series_activity(
         case((ranged.c.purchases >= 1, 1), else_=0).label("purchasing"),
     ).subquery()
     rows = await session.execute(select(keyed, func.count().label("customers")).group_by(*keyed.c))
-    active = [0] * (n + 1)
-    retained = [0] * n
+    # Ranges are added as differences (+c where one starts, -c past its end) and summed
+    # once: a daily series has tens of thousands of rows, each spanning up to
+    # activity_days boundaries.
+    active_changes = [0] * (n + 2)
+    retained_changes = [0] * (n + 1)
     first_timers = [0] * n
     purchasing = [0] * n
     for row in rows:
         if row.purchasing and row.first >= 1:  # p = -1 is the history before b_0
             purchasing[row.first - 1] += row.customers
-        for j in range(max(row.first, 0), min(row.last, n) + 1):
-            active[j] += row.customers
-        for i in range(max(row.first, 0), min(row.last + row.joined, n)):
-            retained[i] += row.customers
         if row.first_time:
             first_timers[row.first - 1] += row.customers
+        first = max(row.first, 0)
+        if first <= min(row.last, n):  # boundaries first..last
+            active_changes[first] += row.customers
+            active_changes[min(row.last, n) + 1] -= row.customers
+        if first < min(row.last + row.joined, n):  # pieces first..last + joined - 1
+            retained_changes[first] += row.customers
+            retained_changes[min(row.last + row.joined, n)] -= row.customers
+    active = list(accumulate(active_changes))
+    retained = list(accumulate(retained_changes))
     return [
         Activity(
             active_at_start=active[i],
