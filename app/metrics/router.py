@@ -386,8 +386,9 @@ async def _series(
 ) -> tuple[Grouped, list[Grouped]]:
     """The metric over the whole window and over each piece of it."""
     whole = _part(name, window, None, activity_days, historical)
-    if name in (MetricName.repeat_purchase_rate, MetricName.referral_rate):
-        # Each piece reads only its own window: cheaper than any one pass over all.
+    if name not in (MetricName.retention, MetricName.churn, MetricName.cltv):
+        # Each piece reads only its own window (no look-back): cheaper than any one pass
+        # over all of them.
         overall, *results = await _together(
             database,
             session,

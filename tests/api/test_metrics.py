@@ -318,6 +318,30 @@ async def test_retention_series_follows_the_definition_on_random_activity(
         assert got == (len(buyers), len(repeaters)), piece["from"]
 
 
+async def test_nps_and_csat_series(client: httpx.AsyncClient, admin_headers: Headers) -> None:
+    await ingest(
+        client,
+        admin_headers,
+        at(answer("a", "nps", 10), "2026-01-05"),
+        at(answer("b", "nps", 3), "2026-01-06"),
+        at(answer("a", "nps", 2), "2026-02-10"),  # a's latest in February
+        at(answer("a", "csat", 5), "2026-01-07"),
+        at(answer("b", "csat", 2), "2026-02-08"),
+        at(answer("c", "csat", 4), "2026-02-09"),
+        at(purchase("a"), "2026-01-05"),  # not an answer
+    )
+    window = {"from": "2026-01-01", "to": "2026-02-28", "interval": "month"}
+    nps = await metric(client, admin_headers, "nps", **window)
+    # January: a promoter, b detractor: 0. February: a detractor: -100. Whole window:
+    # only each customer's latest answer, a (2) and b (3): -100.
+    assert nps["value"] == -100.0
+    assert [(p["value"], p["responses"]) for p in nps["series"]] == [(0.0, 2), (-100.0, 1)]
+    csat = await metric(client, admin_headers, "csat", **window)
+    # January: 1 of 1 satisfied; February: 1 of 2.
+    assert csat["value"] == pytest.approx(200 / 3, abs=1e-3)
+    assert [(p["value"], p["responses"]) for p in csat["series"]] == [(100.0, 1), (50.0, 2)]
+
+
 async def test_repeat_purchase_rate_with_a_monthly_series(
     client: httpx.AsyncClient, admin_headers: Headers
 ) -> None:
