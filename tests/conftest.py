@@ -97,6 +97,16 @@ async def database_url(databases: DatabaseFactory) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def sqlite_path(database_url: str) -> str:
+    """The test database's file, for tests of SQLite's own locking (skipped elsewhere)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        pytest.skip("about SQLite's write lock and its file")
+    assert url.database
+    return url.database
+
+
+@pytest.fixture
 async def empty_database_url(databases: DatabaseFactory) -> AsyncIterator[str]:
     url = await databases.create(migrated=False)
     yield url

@@ -5,7 +5,6 @@ import sqlite3
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from tests.conftest import make_settings
@@ -17,15 +16,6 @@ def settings(database_url: str) -> Settings:
     # Long enough for the test to release the lock, short enough that a loop blocked in
     # SQLite's busy handler would give up (and fail the request) before the release.
     return make_settings(database_url, sqlite_busy_timeout_ms=2000)
-
-
-@pytest.fixture
-def sqlite_path(database_url: str) -> str:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        pytest.skip("the inline writer is SQLite's")
-    assert url.database
-    return url.database
 
 
 async def test_a_writer_waiting_for_another_process_leaves_the_loop_free(

@@ -34,15 +34,6 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def sqlite_path(database_url: str) -> str:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        pytest.skip("SQLite's write lock; on PostgreSQL, see the lock_timeout test")
-    assert url.database
-    return url.database
-
-
-@pytest.fixture
 def postgres_url(database_url: str) -> str:
     if make_url(database_url).get_backend_name() != "postgresql":
         pytest.skip("PostgreSQL's lock_timeout")
