@@ -162,10 +162,7 @@ async def get_summary(
         MetricName.churn: service.retention_from(counts, None, activity_days, churn=True)[None],
         MetricName.repeat_purchase_rate: service.repeat_purchase_rate_from(counts, None)[None],
         MetricName.referral_rate: service.referral_rate_from(counts, None)[None],
-        MetricName.cltv: {
-            "method": "historical",
-            **service.cltv_from(bought, counts, window, None, historical)[None],
-        },
+        MetricName.cltv: _historical_cltv(bought, counts, window, None, historical)[None],
         MetricName.cohorts: cohorts,
     }
     metrics: dict[str, dict[str, Any] | None] = {
@@ -196,10 +193,10 @@ async def _together(
     session: AsyncSession,
     *queries: Callable[[AsyncSession], Awaitable[Any]],
 ) -> list[Any]:
-    """Run the queries concurrently on separate read sessions, or without ``database`` one
-    after the other on ``session``."""
+    """Run the queries concurrently on separate read sessions, set up for aggregates, or
+    without ``database`` one after the other on ``session``, which the caller has set up
+    (``get_metric``'s own, or one of these)."""
     if database is None:
-        await service.for_aggregates(session)
         return [await query(session) for query in queries]
     limit = asyncio.Semaphore(CONCURRENT_QUERIES)
 

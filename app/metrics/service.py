@@ -311,8 +311,8 @@ async def activity(
         )
     )
     referring: ColumnElement[bool] = literal(False)
-    referred: Any = literal(0)
-    purchasers: Any = literal(0)
+    referred: Any = zero
+    purchasers: Any = zero
     if referrals:
         new_referrals = _new_referrals(window)
         referring = and_(per_customer.c.active == 1, new_referrals.c.referred.is_not(None))
