@@ -227,9 +227,10 @@ _SQLITE_LOCKED_MESSAGES = ("database is locked", "database table is locked")
 _DRIVER_MODULES = ("asyncpg.", "aiosqlite.", "sqlalchemy.")
 
 
-def _driver_errors(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the driver's errors it wraps: SQLAlchemy keeps the driver's error in
-    ``orig``; the asyncpg adapter's error there is raised from asyncpg's own."""
+def driver_errors(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the driver's errors it wraps, outermost first: SQLAlchemy keeps the
+    driver's error in ``orig``; the asyncpg adapter's error there is raised from asyncpg's
+    own."""
     yield exc
     orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else None
     if orig is not None:
@@ -260,7 +261,7 @@ def is_transient_database_error(exc: BaseException) -> bool:
         return True  # no pooled connection came free in time
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    for error in _driver_errors(exc):
+    for error in driver_errors(exc):
         if isinstance(error, sqlite3.OperationalError) and _sqlite_locked(error):
             return True
         sqlstate = getattr(error, "sqlstate", None)

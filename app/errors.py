@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.database import is_transient_database_error
+from app.database import driver_errors, is_transient_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +265,7 @@ def _request_id_header() -> dict[str, str]:
 def _driver_message(exc: Exception) -> str:
     # The driver's own words, without the SQL statement and parameters SQLAlchemy adds
     # (asyncpg's, not those of SQLAlchemy's adapter around them).
-    error: BaseException = exc
-    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
-        error = exc.orig.__cause__ or exc.orig
+    *_, error = driver_errors(exc)
     return f"{type(error).__name__}: {error}"
 
 

@@ -12,7 +12,7 @@ from app.models.customer import ID_LENGTH
 # trailing activity window before it (metrics). The activity index's predicate over them:
 # queries must repeat it verbatim, with literals, for SQLite to use the index.
 ACTIVITY_TYPES = ("purchase", "renewal")
-ACTIVITY_WHERE = "type IN ('purchase', 'renewal')"
+ACTIVITY_WHERE = f"type IN ({', '.join(repr(kind) for kind in ACTIVITY_TYPES)})"
 
 
 class Event(Base):

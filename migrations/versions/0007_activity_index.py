@@ -23,29 +23,24 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NAME = 'ix_events_activity_customer_id_occurred_at'
+COLUMNS = ['customer_id', 'occurred_at', 'type']
 WHERE = sa.text("type IN ('purchase', 'renewal')")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        with op.get_context().autocommit_block():
-            op.create_index(
-                NAME,
-                'events',
-                ['customer_id', 'occurred_at', 'type'],
-                unique=False,
-                postgresql_where=WHERE,
-                postgresql_concurrently=True,
-            )
-        return
-    op.create_index(
-        NAME, 'events', ['customer_id', 'occurred_at', 'type'], unique=False, sqlite_where=WHERE
-    )
+    # CONCURRENTLY cannot run inside a transaction; SQLite ignores both.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            NAME,
+            'events',
+            COLUMNS,
+            unique=False,
+            sqlite_where=WHERE,
+            postgresql_where=WHERE,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        with op.get_context().autocommit_block():
-            op.drop_index(NAME, table_name='events', postgresql_concurrently=True)
-        return
-    op.drop_index(NAME, table_name='events')
+    with op.get_context().autocommit_block():
+        op.drop_index(NAME, table_name='events', postgresql_concurrently=True)
