@@ -124,7 +124,7 @@ def generate(
     scores = rng.integers(0, 11, events - customers)
     referred = iter(rng.permutation(customers))
     # Channels and tiers, so that the metrics' breakdowns have groups to break into.
-    channels = rng.choice(len(CHANNELS), size=events, p=[0.6, 0.3, 0.1])
+    channels = iter(rng.choice(CHANNELS, size=events, p=[0.6, 0.3, 0.1]).tolist())
     # Customers drop out, as in the Pareto/NBD story: each is active for an exponential
     # lifetime whose rate varies between customers (gamma). Without dropout, or with one
     # rate for all, BG/NBD's dropout parameters are not identified and the fit fails.
@@ -210,9 +210,7 @@ def generate(
                 eid=eid, cid=cid, kind=kind, effects=json.dumps(effects), earned=earned
             )
             h.events.append(
-                # n + c: this event's position in the whole history (n counts the
-                # events after sign-up so far, c the sign-ups before this customer's).
-                (eid, kind, cid, at, at, CHANNELS[channels[n + c]], data_json, "{}", digest, 0,
+                (eid, kind, cid, at, at, next(channels), data_json, "{}", digest, 0,
                  response, typed.get("order_id"), typed.get("amount"),
                  typed.get("currency"), typed.get("referred_customer_id"), typed.get("survey"),
                  typed.get("score"))
