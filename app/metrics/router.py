@@ -88,14 +88,15 @@ async def _compute(
     name: MetricName,
     window: Window,
     by: By | None,
-    activity_days: int,
     historical: HistoricalParams,
     *,
     short: bool = False,
 ) -> Grouped:
     """One metric, but not cohorts or predictive CLTV; ``short`` for the pieces of a
     repeat-purchase or referral series (``service.activity``). Without ``database`` its
-    queries run one after the other."""
+    queries run one after the other. ``historical`` also carries ``activity_days``, which
+    every metric but NPS and CSAT reads."""
+    activity_days = historical.activity_days
     if name is MetricName.nps:
         return await service.nps(session, window, by)
     if name is MetricName.csat:
@@ -316,7 +317,7 @@ async def get_metric(
         margin=margin, lifespan_years=lifespan_years, activity_days=activity_days
     )
     if interval is None and by is None:
-        overall = await _compute(session, database, name, window, None, activity_days, historical)
+        overall = await _compute(session, database, name, window, None, historical)
         return _flatten(name.value, window, overall[None])
 
     # NPS and CSAT parts are index range reads of a few milliseconds: a connection each
@@ -327,8 +328,8 @@ async def get_metric(
         overall, grouped = await _together(
             concurrently,
             session,
-            _part(name, window, None, activity_days, historical),
-            _part(name, window, by, activity_days, historical),
+            _part(name, window, None, historical),
+            _part(name, window, by, historical),
         )
         answer = _flatten(name.value, window, overall[None])
         answer["by"] = by.value
@@ -338,9 +339,7 @@ async def get_metric(
         ]
         return answer
     pieces = split(window, interval)
-    overall, results = await _series(
-        concurrently, session, name, window, pieces, activity_days, historical
-    )
+    overall, results = await _series(concurrently, session, name, window, pieces, historical)
     answer = _flatten(name.value, window, overall[None])
     answer["interval"] = interval.value
     answer["series"] = [
@@ -354,7 +353,6 @@ def _part(
     name: MetricName,
     window: Window,
     by: By | None,
-    activity_days: int,
     historical: HistoricalParams,
     short: bool = False,
 ) -> Callable[[AsyncSession], Awaitable[Grouped]]:
@@ -366,7 +364,6 @@ def _part(
         name=name,
         window=window,
         by=by,
-        activity_days=activity_days,
         historical=historical,
         short=short,
     )
@@ -378,11 +375,11 @@ async def _series(
     name: MetricName,
     window: Window,
     pieces: list[Window],
-    activity_days: int,
     historical: HistoricalParams,
 ) -> tuple[Grouped, list[Grouped]]:
     """The metric over the whole window and over each piece of it."""
-    whole = _part(name, window, None, activity_days, historical)
+    activity_days = historical.activity_days
+    whole = _part(name, window, None, historical)
     if name not in (MetricName.retention, MetricName.churn, MetricName.cltv):
         # Each piece reads only its own window (no look-back): cheaper than any one pass
         # over all of them.
@@ -390,7 +387,7 @@ async def _series(
             database,
             session,
             whole,
-            *(_part(name, piece, None, activity_days, historical, short=True) for piece in pieces),
+            *(_part(name, piece, None, historical, short=True) for piece in pieces),
         )
         return overall, results
     # Every piece's retention (and purchasing customers) in one pass; CLTV's pieces read
