@@ -203,7 +203,7 @@ async def _together(
 
     async def run(query: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         async with limit, database.read_sessionmaker() as own:
-            await service.for_aggregates(own)
+            service.for_aggregates(own)
             return await query(own)
 
     try:
@@ -272,7 +272,7 @@ async def get_metric(
     ] = False,
 ) -> dict[str, Any]:
     window = resolve(start, end, utcnow())
-    await service.for_aggregates(session)
+    service.for_aggregates(session)
     if interval is not None and by is not None:
         raise UnsupportedBreakdown(
             "Ask for a series (`interval`) or a breakdown (`by`), not both at once.",

@@ -15,15 +15,16 @@ from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     and_,
     case,
+    event,
     exists,
     func,
     literal,
     literal_column,
     or_,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -61,17 +62,24 @@ class UnsupportedBreakdown(Unprocessable):
     title = "This metric cannot be broken down that way"
 
 
-async def for_aggregates(session: AsyncSession) -> None:
-    """Set up the session's transaction for the metrics' aggregate queries.
+def for_aggregates(session: AsyncSession) -> None:
+    """Set up the transactions of a new session for the metrics' aggregate queries.
 
     On PostgreSQL: no JIT, whose compilation of these plans (inlining and optimising some
     60 functions) took 2-3 s, longer than the queries; and room for hashing every customer
     of a window in memory rather than in batches on disk. ``SET LOCAL`` lasts until the end
-    of the transaction, so pooled connections are unaffected.
+    of the transaction, so pooled connections are unaffected. The settings are sent when a
+    transaction begins, so that a request whose queries all run on sessions of their own
+    takes no connection for the one it was given.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL jit = off"))
-        await session.execute(text(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'"))
+    if session.get_bind().dialect.name != "postgresql":
+        return
+
+    def set_up(_session: Any, _transaction: Any, connection: Connection) -> None:
+        connection.exec_driver_sql("SET LOCAL jit = off")
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'")
+
+    event.listen(session.sync_session, "after_begin", set_up)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
