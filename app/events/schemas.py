@@ -2,7 +2,6 @@
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,6 +15,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.events.types import EventType
 from app.ledger.schemas import BalanceOut
 from app.schemas import ExternalId
 
@@ -43,20 +43,6 @@ Attributes = Annotated[
         max_length=50,
     ),
 ]
-
-
-class EventType(StrEnum):
-    purchase = "purchase"
-    refund = "refund"
-    referral = "referral"
-    review = "review"
-    renewal = "renewal"
-    signup = "signup"
-    subscription = "subscription"
-    social_engagement = "social_engagement"
-    upgrade = "upgrade"
-    cancellation = "cancellation"
-    feedback = "feedback"
 
 
 class _Data(BaseModel):

@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import Unprocessable
+from app.events.types import ACTIVITY_TYPES
 from app.metrics.periods import (
     Period,
     Window,
@@ -40,7 +41,6 @@ from app.metrics.periods import (
     periods_between,
 )
 from app.models import Customer, Event, Order, Referral
-from app.models.event import ACTIVITY_TYPES
 
 DAYS_PER_YEAR = 365.25
 # PostgreSQL's work_mem for the metrics' transactions (per sort or hash of a query); the

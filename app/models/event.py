@@ -5,13 +5,12 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.events.types import ACTIVITY_TYPES
 from app.models.base import Base, utcnow
 from app.models.customer import ID_LENGTH
 
-# A customer is active at an instant when they have one of these event types in the
-# trailing activity window before it (metrics). The activity index's predicate over them:
+# The activity index's predicate over the activity types (app.events.types):
 # queries must repeat it verbatim, with literals, for SQLite to use the index.
-ACTIVITY_TYPES = ("purchase", "renewal")
 ACTIVITY_WHERE = f"type IN ({', '.join(repr(kind) for kind in ACTIVITY_TYPES)})"
 
 

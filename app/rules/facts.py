@@ -16,22 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
-EventType = Literal[
-    "purchase",
-    "refund",
-    "referral",
-    "review",
-    "renewal",
-    "signup",
-    "subscription",
-    "social_engagement",
-    "upgrade",
-    "cancellation",
-    "feedback",
-]
-EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
+from app.events.types import EVENT_TYPES
 
 # Shops send whatever they like in these types' ``data``, so any ``data.<name>`` is accepted
 # for them; the few fields listed for upgrade and social_engagement are known but not exhaustive.

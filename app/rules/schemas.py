@@ -27,10 +27,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.events.types import EVENT_TYPES, EventType
 from app.rules.facts import (
-    EVENT_TYPES,
     FREE_FORM_DATA_TYPES,
-    EventType,
     FactKind,
     FactSpec,
     describe_facts,
