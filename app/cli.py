@@ -14,8 +14,8 @@ from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
-from app.events.service import PointsPolicy
 from app.ledger.jobs import expire_due
+from app.ledger.policy import PointsPolicy
 from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade

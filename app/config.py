@@ -4,7 +4,7 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Known only so that production can refuse it: a token signed with a published secret
 # is a token anyone can forge.
 DEVELOPMENT_TOKEN_SECRET = "reinforce-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 class Environment(StrEnum):
@@ -41,8 +44,21 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    sqlite_synchronous: SqliteSynchronous = Field(
+        default="FULL",
+        description="SQLite's `synchronous` pragma. FULL syncs the write-ahead log at every "
+        "commit, so a 2xx survives a power cut; group commit makes that cost one sync per "
+        "group. NORMAL may lose the last commits on power loss (never on a crash).",
+    )
     bootstrap_api_key: SecretStr | None = Field(
         default=None, description="When set, ensured at start-up as an admin API key."
+    )
+    api_key_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="How long a verified API key is trusted without a lookup; a key revoked "
+        "in another process stops working here within this time. 0: look up every request.",
     )
     token_secret: SecretStr = SecretStr(DEVELOPMENT_TOKEN_SECRET)
     token_algorithm: TokenAlgorithm = Field(
@@ -64,8 +80,9 @@ class Settings(BaseSettings):
         default=False, description="Whether shoppers may spend their points themselves."
     )
     rate_limit: str = Field(
-        default="600/minute",
-        description="Requests per API key, in `limits` notation; empty turns it off.",
+        default="100/second",
+        description="Requests per API key (server to server: a shop's backend posting "
+        "events), in `limits` notation; empty turns it off.",
     )
     shopper_rate_limit: str = Field(
         default="120/minute",
@@ -89,6 +106,19 @@ class Settings(BaseSettings):
         default=False,
         description="When a refund claws back points already spent: go negative (true) "
         "or take what is left and record the shortfall (false).",
+    )
+    ingest_group_max: int = Field(
+        default=256,
+        ge=1,
+        le=1000,
+        description="Most single posts one process gathers into one transaction (group commit).",
+    )
+    ingest_group_wait_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=50,
+        description="How long group commit waits after a post for others to join its "
+        "transaction; under load a group fills while the previous one commits.",
     )
     expiry_interval_seconds: int = Field(
         default=0, ge=0, description="Run point expiry in-process this often; 0 turns it off."

@@ -28,7 +28,7 @@ from app.config import Settings
 _READ_ONLY = "reinforce_read_only"
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite's own transaction handling issues a deferred BEGIN lazily; turning it
@@ -38,7 +38,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -64,7 +64,9 @@ class _InlineSQLite(aiosqlite.Connection):
     threaded pool: they may scan. The one call that can wait is ``BEGIN IMMEDIATE`` while
     another process (a second worker, ``reinforce expire``) holds the write lock: the
     connection's busy timeout is 0 and that wait is an asyncio sleep here, so the event loop
-    never blocks on it.
+    never blocks on it. ``COMMIT`` goes to aiosqlite's thread after all: with
+    ``synchronous=FULL`` it waits for the disk (milliseconds), and the loop keeps reading the
+    next group's requests meanwhile, one hand-off per transaction.
     """
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_s: float):
@@ -72,6 +74,8 @@ class _InlineSQLite(aiosqlite.Connection):
         self._busy_timeout_s = busy_timeout_s
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "commit":
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._busy_timeout_s
         delay = 0.001
@@ -132,7 +136,9 @@ def create_engine(settings: Settings, *, writer: bool = False, inline: bool = Fa
             connect_args={"timeout": busy_timeout_s},
             async_creator=_inline_connector(url.database or "", busy_timeout_s) if inline else None,
         )
-        _configure_sqlite(engine, 0 if inline else settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(
+            engine, 0 if inline else settings.sqlite_busy_timeout_ms, settings.sqlite_synchronous
+        )
         return engine
     return create_async_engine(
         url,

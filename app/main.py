@@ -14,6 +14,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
 from app.auth import service as auth_service
+from app.auth.cache import KeyCache
+from app.auth.dependencies import Principal
 from app.auth.router import router as api_keys_router
 from app.auth.scopes import Scope
 from app.auth.tokens import TokenCodec
@@ -21,9 +23,11 @@ from app.config import Settings, get_settings
 from app.customers.router import router as customers_router
 from app.database import Database
 from app.errors import install_problem_handlers, problem_responses, problem_schemas
+from app.events.committer import GroupCommitter
 from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
+from app.ledger.policy import PointsPolicy
 from app.ledger.router import router as ledger_router
 from app.metrics.router import router as metrics_router
 from app.middleware.body_limit import BodyLimitMiddleware
@@ -87,6 +91,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = Database.from_settings(settings)
     app.state.database = database
     app.state.migration_head = head_revision()
+    committer = GroupCommitter(
+        database.engine,
+        PointsPolicy.from_settings(settings),
+        group_max=settings.ingest_group_max,
+        group_wait_ms=settings.ingest_group_wait_ms,
+    )
+    app.state.committer = committer
+    committer.start()
     background: list[asyncio.Task[None]] = []
     try:
         await _ensure_bootstrap_key(settings, database)
@@ -103,6 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await committer.stop()
         await database.dispose()
 
 
@@ -116,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = TokenCodec(settings)
+    app.state.key_cache = KeyCache[Principal](settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings)
     install_problem_handlers(app)
 

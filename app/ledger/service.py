@@ -9,7 +9,6 @@ in the same transaction: the lots always sum to the entries.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import (
     BindParameter,
@@ -112,10 +111,8 @@ async def _entry(
     event_id: str | None = None,
     rule_id: str | None = None,
     reference: str | None = None,
-    deferred: bool = False,
 ) -> LedgerEntry:
-    """Append an entry. ``deferred`` leaves it to the transaction's next flush, without an
-    id yet, unless a webhook subscriber needs the id now; otherwise it is flushed at once."""
+    """Append an entry, flushed at once: its id goes into the webhook message."""
     entry = LedgerEntry(
         customer_id=customer.id,
         kind=kind.value,
@@ -128,8 +125,6 @@ async def _entry(
     )
     session.add(entry)
     _count(customer, kind, points)
-    if deferred and not await outbox.subscribed(session, outbox.POINTS_EVENTS[kind.value]):
-        return entry
     await session.flush()
     await outbox.points_moved(
         session,
@@ -157,9 +152,8 @@ async def credit(
     rule_id: str | None = None,
     order_id: str | None = None,
     reference: str | None = None,
-    deferred: bool = False,
 ) -> LedgerEntry:
-    """Add points as a new lot, pending until ``available_at``. ``deferred``: see ``_entry``."""
+    """Add points as a new lot, pending until ``available_at``."""
     if points <= 0:
         raise ValueError("a credit is a positive number of points")
     entry = await _entry(
@@ -171,7 +165,6 @@ async def credit(
         event_id=event_id,
         rule_id=rule_id,
         reference=reference,
-        deferred=deferred,
     )
     session.add(
         PointLot(
@@ -251,74 +244,6 @@ async def debit(
     )
 
 
-@dataclass(frozen=True)
-class Clawback:
-    entry: LedgerEntry | None
-    reversed: int
-    shortfall: int
-
-
-async def claw_back(
-    session: AsyncSession,
-    customer: Customer,
-    points: int,
-    *,
-    order_id: str,
-    event_id: str,
-    allow_negative: bool,
-) -> Clawback:
-    """Take back ``points`` for a refund of ``order_id``.
-
-    The order's own lots go first, then the customer's other pending points, then
-    available ones by earliest expiry. What the balance cannot cover is either left as a
-    debt (a negative lot, when negative balances are allowed) or recorded as a shortfall.
-    """
-    if points <= 0:
-        return Clawback(entry=None, reversed=0, shortfall=0)
-    now = utcnow()
-    lots = (
-        await session.scalars(
-            select(PointLot)
-            .where(PointLot.customer_id == customer.id, PointLot.remaining > 0, _open(now))
-            .order_by(
-                case((PointLot.order_id == order_id, 0), else_=1),
-                case((PointLot.available_at > now, 0), else_=1),
-                PointLot.expires_at.is_(None),
-                PointLot.expires_at,
-                PointLot.id,
-            )
-            .with_for_update()
-        )
-    ).all()
-    taken = _take(lots, points)
-    missing = points - taken
-    debt = missing if allow_negative else 0
-    total = taken + debt
-    if total == 0:
-        return Clawback(entry=None, reversed=0, shortfall=missing)
-    reason = f"refund of order {order_id}"
-    if missing and not allow_negative:
-        reason += f" ({missing} points already spent, not reclaimed)"
-    entry = await _entry(
-        session, customer, kind=EntryKind.reverse, points=-total, reason=reason, event_id=event_id
-    )
-    if debt:
-        session.add(
-            PointLot(
-                customer_id=customer.id,
-                entry_id=entry.id,
-                event_id=event_id,
-                order_id=order_id,
-                points=-debt,
-                remaining=-debt,
-                available_at=now,
-                expires_at=None,
-                created_at=now,
-            )
-        )
-    return Clawback(entry=entry, reversed=total, shortfall=missing - debt)
-
-
 async def customers_with_expired_lots(
     session: AsyncSession, now: datetime, limit: int
 ) -> list[str]:
@@ -368,13 +293,6 @@ async def entries_page(
         statement = statement.where(LedgerEntry.id < before_id)
     result = await session.scalars(statement.order_by(LedgerEntry.id.desc()).limit(limit))
     return list(result)
-
-
-def proportional(points: int, part: Decimal, whole: Decimal) -> int:
-    """``points * part / whole``, rounded down, in exact decimal arithmetic."""
-    if whole <= 0:
-        return 0
-    return int((Decimal(points) * part / whole).to_integral_value(rounding="ROUND_FLOOR"))
 
 
 async def adjust(

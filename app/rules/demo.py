@@ -1,6 +1,6 @@
 """``reinforce demo``: the starter programme plus a few hundred synthetic customers.
 
-Events go through the same ingestion service as ``POST /v1/events``, so the demo data has
+Events go through the same ingest pipeline as ``POST /v1/events``, so the demo data has
 ledgers, badges, tiers and a ruleset version like real data. Running it again changes
 nothing: rules are stored only when they differ, and the events are generated only once.
 """
@@ -14,16 +14,16 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from app.database import Database
-from app.errors import ProblemError
-from app.events import service as events
+from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
+from app.ledger.policy import PointsPolicy
 from app.models import Event, Rule
 from app.rules import service
 from app.rules.starter import starter_rules, starter_tiers
 
 DEMO_PREFIX = "demo-"
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
-_CHUNK = 200
+_CHUNK = 1000
 
 
 @dataclass
@@ -130,7 +130,7 @@ def synthetic_events(anchor: datetime, customers: int = 200, seed: int = 7) -> l
 
 
 async def load_demo(
-    database: Database, policy: events.PointsPolicy, *, customers: int = 200
+    database: Database, policy: PointsPolicy, *, customers: int = 200
 ) -> DemoSummary:
     stored, unchanged, version = await load_starter(database)
     async with database.sessionmaker() as session:
@@ -141,16 +141,13 @@ async def load_demo(
     bodies = synthetic_events(anchor, customers)
     processed = refused = 0
     for offset in range(0, len(bodies), _CHUNK):
-        async with database.sessionmaker() as session, session.begin():
-            for body in bodies[offset : offset + _CHUNK]:
-                event = _event_adapter.validate_python(body)
-                savepoint = await session.begin_nested()
-                try:
-                    ingested = await events.ingest(session, event, policy=policy)
-                except ProblemError:
-                    await savepoint.rollback()
-                    refused += 1
-                    continue
-                await savepoint.commit()
-                processed += 0 if ingested.replayed else 1
+        items = [
+            pipeline.Item.of(_event_adapter.validate_python(body))
+            for body in bodies[offset : offset + _CHUNK]
+        ]
+        for answer in await pipeline.run(database.engine, items, policy):
+            if answer.error is not None:
+                refused += 1
+            elif answer.status == 201:
+                processed += 1
     return DemoSummary(stored, unchanged, version, customers, processed, refused, False)

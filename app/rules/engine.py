@@ -12,8 +12,7 @@ and reported in ``Outcome.errors``; the other rules still run.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import (
@@ -47,11 +46,8 @@ from app.rules.schemas import (
     MultiplyPointsAction,
     NotCondition,
     NotifyAction,
-    Period,
     RuleDocument,
     SetTierAction,
-    TierLadder,
-    TierThreshold,
     normalize_operand,
 )
 
@@ -114,9 +110,6 @@ class Outcome:
 
     ``fired`` lists the ids of the rules that fired, in evaluation order, including rules whose
     effects all came to zero points: those are the firings to count against per-customer limits.
-    ``unsettled`` is what ``effects`` was before multipliers were settled (multiply_points
-    effects carrying only their factor; possibly the very same list when nothing multiplied),
-    from which ``settle_without`` settles them again when the database drops a rule.
     """
 
     effects: list[Effect]
@@ -124,7 +117,6 @@ class Outcome:
     skipped: list[SkippedRule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
-    unsettled: list[Effect] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def points(self) -> int:
@@ -1115,7 +1107,6 @@ def evaluate(
             stop_priority = rule.priority
             stopped_by = rule.rule_id
 
-    unsettled = effects
     if multipliers:
         try:
             effects, withdrawn = _apply_multipliers(ruleset, effects, usage)
@@ -1129,7 +1120,7 @@ def evaluate(
             fired.remove(rule_id)
             if explain:
                 skipped.append(SkippedRule(rule_id, ruleset.rule(rule_id).name, reason))
-    return Outcome(effects, ruleset.version, skipped, errors, fired, unsettled)
+    return Outcome(effects, ruleset.version, skipped, errors, fired)
 
 
 def _apply_multipliers(
@@ -1195,46 +1186,6 @@ def _settled(effects: Sequence[Effect], extras: Mapping[int, int]) -> list[Effec
     return settled
 
 
-def settle_without(outcome: Outcome, dropped: Iterable[str]) -> list[Effect]:
-    """The outcome's effects once the rules ``dropped`` are taken out, with multipliers
-    settled again on the awards that remain (the database layer drops a rule that lost a
-    limit race after evaluation; a multiplier must not keep extras earned on its awards)."""
-    gone = set(dropped)
-    kept = [e for e in outcome.unsettled if e.rule_id in outcome.fired and e.rule_id not in gone]
-    return _settled(kept, _multiplier_extras(kept))
-
-
-# --------------------------------------------------------------------------- DB-layer helpers
-
-
-def period_key(period: Period, occurred_at: datetime) -> str:
-    """Key of the calendar period (UTC) containing ``occurred_at``, for limit counters:
-    'lifetime', '2026-11-23' (day), '2026-W48' (ISO week, Monday start), '2026-11' (month).
-    A naive datetime is taken to be UTC."""
-    if period == "lifetime":
-        return "lifetime"
-    at = occurred_at.replace(tzinfo=UTC) if occurred_at.tzinfo is None else occurred_at
-    utc = at.astimezone(UTC)
-    if period == "day":
-        return utc.date().isoformat()
-    if period == "week":
-        iso = utc.isocalendar()
-        return f"{iso.year:04d}-W{iso.week:02d}"
-    if period == "month":
-        return f"{utc.year:04d}-{utc.month:02d}"
-    raise ValueError(f"unknown period {period!r}")
-
-
-def tier_for_points(
-    ladder: TierLadder | Sequence[TierThreshold], lifetime_points: int
-) -> str | None:
-    """The highest tier whose threshold ``lifetime_points`` reaches; None below the lowest."""
-    steps = ladder.tiers if isinstance(ladder, TierLadder) else ladder
-    thresholds = [s.min_lifetime_points for s in steps]
-    index = bisect_right(thresholds, lifetime_points)
-    return steps[index - 1].tier if index else None
-
-
 __all__ = [
     "CompiledRule",
     "CompiledRuleset",
@@ -1248,7 +1199,4 @@ __all__ = [
     "compile_ruleset",
     "evaluate",
     "make_getter",
-    "period_key",
-    "settle_without",
-    "tier_for_points",
 ]

@@ -1,12 +1,13 @@
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.database import ReadSession, Session
 from app.errors import problem_responses
+from app.ledger.policy import PointsPolicy
 from app.models import Rule
 from app.rules import backtest, service
 from app.rules.facts import fact_catalogue
@@ -103,7 +104,7 @@ async def get_ruleset_version(
 
 
 @router.post("/backtest", response_model=BacktestOut, responses=problem_responses(401, 403, 422))
-async def post_backtest(request: BacktestIn, session: ReadSession) -> BacktestOut:
+async def post_backtest(body: BacktestIn, request: Request, session: ReadSession) -> BacktestOut:
     """Replay the stored events of [from, to) against draft rules, writing nothing.
 
     Each customer's facts are rebuilt as of each event by replaying their history in
@@ -111,7 +112,8 @@ async def post_backtest(request: BacktestIn, session: ReadSession) -> BacktestOu
     draft rule, the events fired, customers affected and points, and compares the points the
     draft would have issued with the points actually earned for those events.
     """
-    return await backtest.run(session, request)
+    policy = PointsPolicy.from_settings(request.app.state.settings)
+    return await backtest.run(session, body, policy)
 
 
 @router.post(

@@ -1,4 +1,4 @@
-"""Stored rules: versions, the active ruleset every worker agrees on, and limit consumption.
+"""Stored rules: versions, and the active ruleset every worker agrees on.
 
 A global ruleset version is bumped by every change (rule created, edited, deleted, tier
 ladder replaced). Each version records the ``(rule id, rule version)`` pairs and the tier
@@ -7,46 +7,23 @@ ladder in force, so an event's ``ruleset_version`` always says which documents j
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.database import insert_for
 from app.errors import Conflict, NotFound
-from app.models import (
-    Rule,
-    RuleBudget,
-    RuleLimitCounter,
-    RulesetHead,
-    RulesetVersion,
-    RuleVersion,
-)
+from app.models import Rule, RulesetHead, RulesetVersion, RuleVersion
 from app.models.base import utcnow
-from app.rules.engine import (
-    CompiledRule,
-    CompiledRuleset,
-    Effect,
-    Outcome,
-    compile_ruleset,
-    period_key,
-    settle_without,
-    tier_for_points,
-)
-from app.rules.facts import LimitUsage, RuleUsage
-from app.rules.schemas import (
-    AllCondition,
-    AnyCondition,
-    Comparison,
-    Condition,
-    Period,
-    RuleDocument,
-    TierLadder,
-)
+from app.rules.ruleset import ActiveRuleset
+from app.rules.schemas import RuleDocument, TierLadder
+
+# The ruleset is read by the ingest pipeline on its own connection, and by the API on
+# sessions; both answer ``scalar`` and ``execute`` alike.
+Reader = AsyncSession | AsyncConnection
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +38,6 @@ DEFAULT_DOCUMENT = RuleDocument.model_validate(
         "actions": [{"type": "award_points", "per_unit": 1}],
     }
 )
-DEFAULT_RULESET: CompiledRuleset = compile_ruleset(0, [(DEFAULT_RULE_ID, DEFAULT_DOCUMENT)])
 
 
 class RuleNotFound(NotFound):
@@ -84,36 +60,7 @@ class RulesetVersionNotFound(NotFound):
     title = "No such ruleset version"
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveRuleset:
-    """A ruleset version ready to judge events: compiled rules and the tier ladder."""
-
-    version: int
-    compiled: CompiledRuleset
-    tiers: TierLadder | None
-    # The fact paths the conditions read, so that ingestion skips the queries behind the
-    # facts no rule looks at (badges and the available balance each cost a read).
-    facts: frozenset[str] = frozenset()
-
-
-def _condition_facts(condition: Condition | None) -> set[str]:
-    if condition is None:
-        return set()
-    if isinstance(condition, Comparison):
-        return {condition.fact}
-    if isinstance(condition, AllCondition):
-        return set().union(*(_condition_facts(c) for c in condition.all))
-    if isinstance(condition, AnyCondition):
-        return set().union(*(_condition_facts(c) for c in condition.any))
-    return _condition_facts(condition.not_)
-
-
-def facts_read(documents: Iterable[RuleDocument]) -> frozenset[str]:
-    """Every fact path the documents' conditions compare."""
-    return frozenset().union(*(_condition_facts(d.conditions) for d in documents))
-
-
-DEFAULT_ACTIVE = ActiveRuleset(0, DEFAULT_RULESET, None, facts_read([DEFAULT_DOCUMENT]))
+DEFAULT_ACTIVE = ActiveRuleset.build(0, [(DEFAULT_RULE_ID, DEFAULT_DOCUMENT)], None)
 
 
 # --------------------------------------------------------------------------- reading
@@ -123,7 +70,7 @@ DEFAULT_ACTIVE = ActiveRuleset(0, DEFAULT_RULESET, None, facts_read([DEFAULT_DOC
 _CURRENT_VERSION = select(RulesetHead.version).where(RulesetHead.id == 1)
 
 
-async def current_version(session: AsyncSession) -> int:
+async def current_version(session: Reader) -> int:
     version = await session.scalar(_CURRENT_VERSION)
     return version or 0
 
@@ -137,16 +84,32 @@ class VersionContent:
     tiers: TierLadder | None
 
 
-async def version_content(session: AsyncSession, version: int) -> VersionContent:
+async def _default_applies(session: Reader, version: int) -> bool:
+    """Whether the built-in default still earns at ``version``: no rule had been stored yet
+    (a tier ladder alone does not switch it off)."""
+    first = await session.scalar(select(func.min(RuleVersion.ruleset_version)))
+    return first is None or version < first
+
+
+async def version_content(session: Reader, version: int) -> VersionContent:
     """The rules and tier ladder in force at ``version``; version 0 is the default."""
+    default = [(DEFAULT_RULE_ID, 0, DEFAULT_DOCUMENT)]
     if version == 0:
-        return VersionContent(
-            0, None, "default ruleset", [(DEFAULT_RULE_ID, 0, DEFAULT_DOCUMENT)], None
+        return VersionContent(0, None, "default ruleset", default, None)
+    stored = (
+        await session.execute(
+            select(
+                RulesetVersion.version,
+                RulesetVersion.created_at,
+                RulesetVersion.change,
+                RulesetVersion.rules,
+                RulesetVersion.tiers,
+            ).where(RulesetVersion.version == version)
         )
-    row = await session.get(RulesetVersion, version)
-    if row is None:
+    ).first()
+    if stored is None:
         raise RulesetVersionNotFound(f"Ruleset version {version} does not exist.")
-    pairs = [(str(rule_id), int(v)) for rule_id, v in row.rules]
+    pairs = [(str(rule_id), int(v)) for rule_id, v in stored.rules]
     documents: dict[tuple[str, int], dict[str, Any]] = {}
     if pairs:
         result = await session.execute(
@@ -158,22 +121,25 @@ async def version_content(session: AsyncSession, version: int) -> VersionContent
     rules = [
         (rule_id, v, RuleDocument.model_validate(documents[(rule_id, v)])) for rule_id, v in pairs
     ]
-    tiers = TierLadder.model_validate(row.tiers) if row.tiers is not None else None
-    return VersionContent(row.version, row.created_at, row.change, rules, tiers)
+    if not rules and await _default_applies(session, version):
+        rules = default
+    tiers = TierLadder.model_validate(stored.tiers) if stored.tiers is not None else None
+    return VersionContent(stored.version, stored.created_at, stored.change, rules, tiers)
 
 
 # Compiled rulesets per (database, version). A version's content never changes, so a cached
-# entry can never be stale; the per-event read of the head decides which entry applies.
+# entry can never be stale; the per-unit read of the head decides which entry applies.
 _CACHE_SIZE = 16
 _cache: OrderedDict[tuple[str, int], ActiveRuleset] = OrderedDict()
 
 
-def _database_key(session: AsyncSession) -> str:
-    return session.get_bind().engine.url.render_as_string(hide_password=True)
+def _database_key(session: Reader) -> str:
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    return bind.engine.url.render_as_string(hide_password=True)
 
 
-async def active_ruleset(session: AsyncSession) -> ActiveRuleset:
-    """The ruleset that judges an event now: one primary-key read, then the process cache."""
+async def active_ruleset(session: Reader) -> ActiveRuleset:
+    """The ruleset that judges events now: one primary-key read, then the process cache."""
     version = await current_version(session)
     if version == 0:
         return DEFAULT_ACTIVE
@@ -183,11 +149,8 @@ async def active_ruleset(session: AsyncSession) -> ActiveRuleset:
         _cache.move_to_end(key)
         return cached
     content = await version_content(session, version)
-    active = ActiveRuleset(
-        version,
-        compile_ruleset(version, [(rule_id, doc) for rule_id, _, doc in content.rules]),
-        content.tiers,
-        facts_read(doc for _, _, doc in content.rules),
+    active = ActiveRuleset.build(
+        version, [(rule_id, doc) for rule_id, _, doc in content.rules], content.tiers
     )
     _cache[key] = active
     while len(_cache) > _CACHE_SIZE:
@@ -352,238 +315,3 @@ async def replace_tiers(session: AsyncSession, ladder: TierLadder) -> int:
     version, _ = await _bump(session)
     await _record_version(session, version, "tier ladder", new)
     return version
-
-
-# --------------------------------------------------------------------------- limits
-
-
-def _limited(ruleset: CompiledRuleset, event_type: str) -> list[tuple[str, Period | None, bool]]:
-    """(rule id, period of its per-customer limit, has a budget) for the limited rules."""
-    out: list[tuple[str, Period | None, bool]] = []
-    for rule in ruleset.rules_for(event_type):
-        limits = rule.limits
-        if limits is None:
-            continue
-        period = limits.per_customer.period if limits.per_customer is not None else None
-        if period is not None or limits.budget_points is not None:
-            out.append((rule.rule_id, period, limits.budget_points is not None))
-    return out
-
-
-# Read (and taken) on every event a limited rule could fire for: built once.
-_LIMIT_COUNTS = select(
-    RuleLimitCounter.rule_id, RuleLimitCounter.period_key, RuleLimitCounter.count
-).where(
-    RuleLimitCounter.customer_id == bindparam("customer_id"),
-    RuleLimitCounter.rule_id.in_(bindparam("rule_ids", expanding=True)),
-)
-
-
-@cache
-def _take_count_statement(insert: Any) -> Any:
-    # The table, not the mapped class: the ORM's bulk-insert path costs more than the upsert.
-    counters = RuleLimitCounter.__table__
-    return (
-        insert(counters)
-        .on_conflict_do_update(
-            index_elements=["rule_id", "customer_id", "period_key"],
-            set_={"count": counters.c.count + 1},
-            where=counters.c.count < bindparam("limit"),
-        )
-        .returning(counters.c.count)
-    )
-
-
-async def limit_usage(
-    session: AsyncSession,
-    ruleset: CompiledRuleset,
-    event_type: str,
-    customer_id: str,
-    occurred_at: datetime,
-) -> LimitUsage:
-    """Current usage of the limits of the rules an event could fire, read before evaluating
-    so that explain can say which limit was reached."""
-    limited = _limited(ruleset, event_type)
-    if not limited:
-        return LimitUsage({})
-    counts: dict[str, int] = {}
-    keys = {rule_id: period_key(period, occurred_at) for rule_id, period, _ in limited if period}
-    if keys:
-        result = await session.execute(
-            _LIMIT_COUNTS, {"customer_id": customer_id, "rule_ids": list(keys)}
-        )
-        counts = {
-            row.rule_id: int(row[2]) for row in result if keys.get(row.rule_id) == row.period_key
-        }
-    issued: dict[str, int] = {}
-    budgeted = [rule_id for rule_id, _, has_budget in limited if has_budget]
-    if budgeted:
-        result = await session.execute(
-            select(RuleBudget.rule_id, RuleBudget.issued).where(RuleBudget.rule_id.in_(budgeted))
-        )
-        issued = {r.rule_id: r.issued for r in result}
-    return LimitUsage(
-        {
-            rule_id: RuleUsage(
-                fired_in_period=counts.get(rule_id, 0), points_issued=issued.get(rule_id, 0)
-            )
-            for rule_id, _, _ in limited
-        }
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    """A rule whose limit was used up by a concurrent event between reading and consuming."""
-
-    rule_id: str
-    rule_name: str
-    reason: str
-
-
-async def _take_count(
-    session: AsyncSession, rule_id: str, customer_id: str, key: str, limit: int
-) -> bool:
-    values = {"rule_id": rule_id, "customer_id": customer_id, "period_key": key, "count": 1}
-    statement = _take_count_statement(insert_for(session))
-    return (await session.execute(statement, {**values, "limit": limit})).first() is not None
-
-
-async def _give_back_count(session: AsyncSession, rule_id: str, customer_id: str, key: str) -> None:
-    await session.execute(
-        update(RuleLimitCounter)
-        .where(
-            RuleLimitCounter.rule_id == rule_id,
-            RuleLimitCounter.customer_id == customer_id,
-            RuleLimitCounter.period_key == key,
-        )
-        .values(count=RuleLimitCounter.count - 1)
-    )
-
-
-async def _take_budget(session: AsyncSession, rule_id: str, points: int, budget: int) -> bool:
-    if points > budget:
-        return False
-    if points <= 0:
-        return True
-    insert = insert_for(session)
-    statement = insert(RuleBudget).values(rule_id=rule_id, issued=points)
-    statement = statement.on_conflict_do_update(
-        index_elements=["rule_id"],
-        set_={"issued": RuleBudget.issued + points},
-        where=RuleBudget.issued + points <= budget,
-    ).returning(RuleBudget.issued)
-    return (await session.execute(statement)).first() is not None
-
-
-async def _give_back_budget(session: AsyncSession, rule_id: str, points: int) -> None:
-    await session.execute(
-        update(RuleBudget)
-        .where(RuleBudget.rule_id == rule_id)
-        .values(issued=RuleBudget.issued - points)
-    )
-
-
-def _points_of(effects: list[Effect], rule_id: str) -> int:
-    return sum(e.points or 0 for e in effects if e.rule_id == rule_id)
-
-
-async def consume_limits(
-    session: AsyncSession,
-    ruleset: CompiledRuleset,
-    outcome: Outcome,
-    customer_id: str,
-    occurred_at: datetime,
-) -> tuple[list[Effect], list[Dropped]]:
-    """Consume the limits of the rules that fired, atomically in the database.
-
-    Answers the effects to apply: those of a rule whose consumption lost a race (its count or
-    budget was used up by a concurrent event after usage was read) are dropped and reported.
-
-    A multiplier's extra points are a share of every award of the event, so once a rule is
-    dropped the multipliers are settled again on the awards that remain, and the budget a
-    multiplier rule already took is trued up to its new points (given back, or taken, and the
-    rule dropped if that fails). Rules without a multiplier go first, so that multiplier rules
-    mostly take their budget once, on final figures. Both orders are fixed per rule, which
-    keeps concurrent events locking limit rows in the same order.
-    """
-    dropped: list[Dropped] = []
-    lost: set[str] = set()
-    effects = outcome.effects
-    counted: dict[str, str] = {}  # rule id -> period key whose count it took
-    taken: dict[str, int] = {}  # rule id -> budget points it took
-
-    async def drop(rule: CompiledRule, reason: str) -> None:
-        nonlocal effects
-        rule_id = rule.rule_id
-        if rule_id in counted:
-            await _give_back_count(session, rule_id, customer_id, counted.pop(rule_id))
-        if taken.get(rule_id):
-            await _give_back_budget(session, rule_id, taken[rule_id])
-        taken.pop(rule_id, None)
-        lost.add(rule_id)
-        dropped.append(Dropped(rule_id, rule.name, reason))
-        effects = settle_without(outcome, lost)
-
-    for rule_id in sorted(outcome.fired, key=lambda r: ruleset.rule(r).has_multiplier):
-        rule = ruleset.rule(rule_id)
-        limits = rule.limits
-        if limits is None:
-            continue
-        if limits.per_customer is not None:
-            key = period_key(limits.per_customer.period, occurred_at)
-            if not await _take_count(session, rule_id, customer_id, key, limits.per_customer.count):
-                await drop(rule, rule.limit_reason)
-                continue
-            counted[rule_id] = key
-        if limits.budget_points is not None:
-            points = _points_of(effects, rule_id)
-            if await _take_budget(session, rule_id, points, limits.budget_points):
-                taken[rule_id] = points
-            else:
-                await drop(rule, "budget exhausted")
-
-    settled = False
-    while not settled:
-        settled = True
-        for rule_id in list(taken):
-            rule = ruleset.rule(rule_id)
-            budget = rule.budget_points
-            assert budget is not None
-            took, now = taken[rule_id], _points_of(effects, rule_id)
-            if now < took:
-                await _give_back_budget(session, rule_id, took - now)
-                taken[rule_id] = now
-            elif now > took:
-                if not await _take_budget(session, rule_id, now - took, budget):
-                    await drop(rule, "budget exhausted")
-                    settled = False  # another drop: settle and true up again
-                    break
-                taken[rule_id] = now
-
-    for item in dropped:
-        logger.info(
-            "rule limit lost to a concurrent event",
-            extra={"rule_id": item.rule_id, "reason": item.reason},
-        )
-    return effects, dropped
-
-
-# --------------------------------------------------------------------------- tiers
-
-
-def tier_promotion(ladder: TierLadder, current: str | None, lifetime_points: int) -> str | None:
-    """The ladder tier to move a customer to, or None to leave them where they are.
-
-    Tiers only go up: lifetime earned points never decrease, and a refund or expiry does not
-    demote. A tier that is not on the ladder (given by a set_tier rule) is left alone.
-    """
-    reached = tier_for_points(ladder, lifetime_points)
-    if reached is None:
-        return None
-    names = [step.tier for step in ladder.tiers]
-    if current is None:
-        return reached
-    if current not in names:
-        return None
-    return reached if names.index(reached) > names.index(current) else None

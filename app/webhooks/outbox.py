@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageStatus, WebhookMessage, WebhookSubscription
 from app.models.base import utcnow
-from app.rules.engine import Effect
 
 
 class EventType(StrEnum):
@@ -31,6 +30,8 @@ class EventType(StrEnum):
     notification_requested = "notification.requested"
     feedback_detractor = "feedback.detractor"
 
+
+ALL_WEBHOOK_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 
 # Ledger entry kinds (app.models.EntryKind values) and the message each one emits.
 POINTS_EVENTS = {
@@ -73,11 +74,6 @@ async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[st
     subscriptions = [(row.id, list(row.event_types)) for row in rows]
     session.info[_CACHE] = (transaction, subscriptions)
     return subscriptions
-
-
-async def subscribed(session: AsyncSession, type_: EventType) -> bool:
-    """Whether any enabled subscription wants ``type_`` (what ``emit`` would write for)."""
-    return any(not types or type_.value in types for _, types in await _subscriptions(session))
 
 
 async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
@@ -144,68 +140,3 @@ async def points_moved(
 def is_detractor(survey: str, score: int) -> bool:
     """NPS 0-6, or CSAT 1-2."""
     return (survey == "nps" and score <= 6) or (survey == "csat" and score <= 2)
-
-
-async def feedback_received(
-    session: AsyncSession, *, customer_id: str, event_id: str, survey: str, score: int
-) -> None:
-    """Emit ``feedback.detractor`` for a negative answer, whatever the rules say."""
-    if is_detractor(survey, score):
-        await emit(
-            session,
-            EventType.feedback_detractor,
-            {"customer_id": customer_id, "event_id": event_id, "survey": survey, "score": score},
-        )
-
-
-def _effect_ids(customer_id: str, event_id: str, effect: Effect) -> dict[str, Any]:
-    return {"customer_id": customer_id, "event_id": event_id, "rule_id": effect.rule_id}
-
-
-async def badge_awarded(
-    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
-) -> None:
-    await emit(
-        session,
-        EventType.badge_awarded,
-        {**_effect_ids(customer_id, event_id, effect), "badge": effect.badge},
-    )
-
-
-async def tier_changed(
-    session: AsyncSession, customer_id: str, event_id: str, effect: Effect, previous: str | None
-) -> None:
-    await emit(
-        session,
-        EventType.tier_changed,
-        {**_effect_ids(customer_id, event_id, effect), "tier": effect.tier, "previous": previous},
-    )
-
-
-async def perk_granted(
-    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
-) -> None:
-    expires_at = effect.perk_expires_at
-    await emit(
-        session,
-        EventType.perk_granted,
-        {
-            **_effect_ids(customer_id, event_id, effect),
-            "perk": effect.perk,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-        },
-    )
-
-
-async def notification_requested(
-    session: AsyncSession, customer_id: str, event_id: str, effect: Effect
-) -> None:
-    await emit(
-        session,
-        EventType.notification_requested,
-        {
-            **_effect_ids(customer_id, event_id, effect),
-            "notification": effect.notification,
-            "template": effect.template,
-        },
-    )

@@ -1,0 +1,249 @@
+"""The pipeline's reads: a unit's stored events and state, in a few set-based statements.
+
+Every read takes the unit's keys at once (``IN`` over expanding parameters, built once).
+On PostgreSQL the customers' rows, then the budgets' rows, are locked in sorted order, so
+that two workers whose units share customers queue instead of deadlocking; everything a
+customer's events change is then read under that customer's lock. SQLite's write
+transaction (``BEGIN IMMEDIATE``) already serialises writers.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import BindParameter, Select, Table, and_, bindparam, case, func, or_, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.events.types import EventType
+from app.models import (
+    Customer,
+    CustomerBadge,
+    CustomerPerk,
+    Event,
+    Order,
+    PointLot,
+    Referral,
+    RuleBudget,
+    RuleLimitCounter,
+    WebhookSubscription,
+)
+from app.rules.limits import period_key
+from app.rules.ruleset import ActiveRuleset
+from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+CUSTOMERS = _table(Customer)
+EVENTS = _table(Event)
+LOTS = _table(PointLot)
+ORDERS = _table(Order)
+
+
+def _in(column: Any, name: str) -> Any:
+    return column.in_(bindparam(name, expanding=True))
+
+
+_STORED = select(EVENTS.c.id, EVENTS.c.body_hash, EVENTS.c.response).where(_in(EVENTS.c.id, "ids"))
+_CUSTOMERS = select(CUSTOMERS).where(_in(CUSTOMERS.c.id, "ids")).order_by(CUSTOMERS.c.id)
+_CUSTOMERS_LOCKED = _CUSTOMERS.with_for_update()
+
+
+def _balance_statement() -> Select[Any]:
+    now: BindParameter[datetime] = bindparam("now")
+    alive = and_(LOTS.c.remaining != 0, or_(LOTS.c.expires_at.is_(None), LOTS.c.expires_at > now))
+
+    def total(when: Any) -> Any:
+        return func.coalesce(func.sum(case((when, LOTS.c.remaining), else_=0)), 0)
+
+    return (
+        select(
+            LOTS.c.customer_id, total(LOTS.c.available_at <= now), total(LOTS.c.available_at > now)
+        )
+        .where(_in(LOTS.c.customer_id, "ids"), alive)
+        .group_by(LOTS.c.customer_id)
+    )
+
+
+_BALANCES = _balance_statement()
+_OPEN_LOTS = (
+    select(LOTS)
+    .where(
+        _in(LOTS.c.customer_id, "ids"),
+        LOTS.c.remaining > 0,
+        or_(LOTS.c.expires_at.is_(None), LOTS.c.expires_at > bindparam("now")),
+    )
+    .order_by(LOTS.c.id)
+)
+_BADGES = select(CustomerBadge.customer_id, CustomerBadge.badge).where(
+    _in(CustomerBadge.customer_id, "ids")
+)
+_PERKS = select(_table(CustomerPerk)).where(_in(CustomerPerk.customer_id, "ids"))
+_COUNTERS = select(
+    RuleLimitCounter.rule_id,
+    RuleLimitCounter.customer_id,
+    RuleLimitCounter.period_key,
+    RuleLimitCounter.count,
+).where(
+    _in(RuleLimitCounter.customer_id, "ids"),
+    _in(RuleLimitCounter.rule_id, "rules"),
+    _in(RuleLimitCounter.period_key, "keys"),
+)
+_BUDGETS = select(RuleBudget.rule_id, RuleBudget.issued).where(_in(RuleBudget.rule_id, "ids"))
+_BUDGETS_LOCKED = _BUDGETS.order_by(RuleBudget.rule_id).with_for_update()
+_BUDGET_ROWS = postgresql.insert(_table(RuleBudget)).on_conflict_do_nothing(
+    index_elements=["rule_id"]
+)
+_ORDERS = select(ORDERS).where(_in(ORDERS.c.id, "ids"))
+_REFERRED = select(Referral.referred_customer_id).where(_in(Referral.referred_customer_id, "ids"))
+_SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+    WebhookSubscription.enabled.is_(True)
+)
+
+Subscriptions = list[tuple[uuid.UUID, list[str]]]
+
+
+async def stored_events(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    """Events of the unit already stored: id -> (body hash, stored answer)."""
+    rows = await conn.execute(_STORED, {"ids": list(ids)})
+    return {row.id: (row.body_hash, row.response) for row in rows}
+
+
+async def subscriptions(conn: AsyncConnection) -> Subscriptions:
+    """Enabled webhook subscriptions, read once per unit."""
+    return [(row.id, list(row.event_types)) for row in await conn.execute(_SUBSCRIPTIONS)]
+
+
+def _customer(row: Any) -> CustomerState:
+    return CustomerState(
+        id=row.id,
+        exists=True,
+        created_at=row.created_at,
+        first_seen_at=row.first_seen_at,
+        tier=row.tier,
+        tier_changed_at=row.tier_changed_at,
+        purchase_count=row.purchase_count,
+        lifetime_spend=row.lifetime_spend,
+        first_purchase_at=row.first_purchase_at,
+        last_purchase_at=row.last_purchase_at,
+        referral_count=row.referral_count,
+        points_earned=row.points_earned,
+        points_redeemed=row.points_redeemed,
+        points_expired=row.points_expired,
+        points_reversed=row.points_reversed,
+        points_adjusted=row.points_adjusted,
+    )
+
+
+def _lot(row: Any) -> Lot:
+    return Lot(
+        id=row.id,
+        customer_id=row.customer_id,
+        event_id=row.event_id,
+        order_id=row.order_id,
+        points=row.points,
+        remaining=row.remaining,
+        available_at=row.available_at,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+def _order(row: Any) -> OrderState:
+    return OrderState(
+        id=row.id,
+        customer_id=row.customer_id,
+        purchase_event_id=row.purchase_event_id,
+        amount=row.amount,
+        currency=row.currency,
+        refunded_amount=row.refunded_amount,
+        points_earned=row.points_earned,
+        points_reversed=row.points_reversed,
+        points_shortfall=row.points_shortfall,
+    )
+
+
+async def _limits(
+    conn: AsyncConnection, unit: UnitState, ruleset: ActiveRuleset, events: Iterable[Any]
+) -> None:
+    rules: set[str] = set()
+    keys: set[str] = set()
+    for event in events:
+        for rule in ruleset.limited(event.type.value):
+            per_customer = rule.limits.per_customer if rule.limits else None
+            if per_customer is not None:
+                rules.add(rule.rule_id)
+                keys.add(period_key(per_customer.period, event.occurred_at))
+    existing = [c.id for c in unit.customers.values() if c.exists]
+    if rules and existing:
+        parameters = {"ids": existing, "rules": sorted(rules), "keys": sorted(keys)}
+        for row in await conn.execute(_COUNTERS, parameters):
+            counters = unit.customers[row.customer_id].counters
+            counters[(row.rule_id, row.period_key)] = row[3]
+
+
+async def _budgets(conn: AsyncConnection, unit: UnitState, budgeted: list[str]) -> None:
+    if not budgeted:
+        return
+    statement = _BUDGETS
+    if conn.dialect.name == "postgresql":
+        # The rows must exist to be locked; a rule's first firing creates its row.
+        await conn.execute(
+            _BUDGET_ROWS,
+            [{"rule_id": rule_id, "issued": 0} for rule_id in budgeted],
+        )
+        statement = _BUDGETS_LOCKED
+    for row in await conn.execute(statement, {"ids": budgeted}):
+        unit.budgets[row.rule_id] = row.issued
+
+
+async def state(
+    conn: AsyncConnection, ruleset: ActiveRuleset, events: Sequence[Any], now: datetime
+) -> UnitState:
+    """What the unit's events read, for the customers they name; new customers are made
+    in memory and written only if one of their events is accepted."""
+    unit = UnitState(now=now)
+    ids = sorted({event.customer_id for event in events})
+    statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
+    for row in await conn.execute(statement, {"ids": ids}):
+        unit.customers[row.id] = _customer(row)
+    existing = list(unit.customers)
+    if existing:
+        for row in await conn.execute(_BALANCES, {"ids": existing, "now": now}):
+            customer = unit.customers[row[0]]
+            customer.available, customer.pending = int(row[1]), int(row[2])
+        if ruleset.reads_badges:
+            for row in await conn.execute(_BADGES, {"ids": existing}):
+                unit.customers[row.customer_id].badges.add(row.badge)
+        if ruleset.grants_perks:
+            for row in await conn.execute(_PERKS, {"ids": existing}):
+                unit.customers[row.customer_id].perks[row.perk] = Perk(
+                    row.customer_id,
+                    row.perk,
+                    row.granted_at,
+                    row.expires_at,
+                    row.event_id,
+                    row.rule_id,
+                )
+        refunding = sorted(
+            {e.customer_id for e in events if e.type is EventType.refund} & set(existing)
+        )
+        if refunding:
+            for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
+                unit.customers[row.customer_id].lots.append(_lot(row))
+    await _limits(conn, unit, ruleset, events)
+    await _budgets(conn, unit, ruleset.budgeted({e.type.value for e in events}))
+    order_ids = sorted(
+        {e.data.order_id for e in events if e.type in (EventType.purchase, EventType.refund)}
+    )
+    if order_ids:
+        for row in await conn.execute(_ORDERS, {"ids": order_ids}):
+            unit.orders[row.id] = _order(row)
+    referred = sorted({e.data.referred_customer_id for e in events if e.type is EventType.referral})
+    if referred:
+        unit.referred.update(row[0] for row in await conn.execute(_REFERRED, {"ids": referred}))
+    return unit

@@ -1,0 +1,271 @@
+"""The pipeline's one writer: a unit's changes as a few set-based Core statements.
+
+Each kind of row is written once per unit: multi-row ``INSERT ... ON CONFLICT ...
+RETURNING`` where the database must confirm a claim (a new customer, the event id, an
+order, a referral), ``executemany`` for the rest, one ``UPDATE`` per changed customer.
+A claim that comes back short means another worker committed the same key after the unit
+read its state; ``UnitConflict`` then sends the whole unit round again, and the retry reads
+what the other worker wrote. Statements are built once per dialect.
+"""
+
+from datetime import datetime
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
+from app.models import (
+    CustomerBadge,
+    CustomerPerk,
+    LedgerEntry,
+    MessageStatus,
+    Referral,
+    RuleBudget,
+    RuleLimitCounter,
+    WebhookMessage,
+)
+from app.rules.unit import CustomerState, Entry, Message, OrderState, UnitState, iso
+from app.webhooks.outbox import new_message_id
+
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_REFERRALS = cast(Table, Referral.__table__)
+_BADGES = cast(Table, CustomerBadge.__table__)
+_PERKS = cast(Table, CustomerPerk.__table__)
+_COUNTERS = cast(Table, RuleLimitCounter.__table__)
+_BUDGETS = cast(Table, RuleBudget.__table__)
+_MESSAGES = cast(Table, WebhookMessage.__table__)
+
+
+class UnitConflict(Exception):
+    """A key the unit meant to claim was taken by a concurrent transaction."""
+
+
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@cache
+def _statements(dialect: str) -> dict[str, Any]:
+    insert = _insert(dialect)
+
+    def claim(table: Table, key: str) -> Any:
+        return insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+
+    counters = insert(_COUNTERS)
+    budgets = insert(_BUDGETS)
+    perks = insert(_PERKS)
+    return {
+        "customers": claim(CUSTOMERS, "id"),
+        "events": claim(EVENTS, "id"),
+        "orders": claim(ORDERS, "id"),
+        "referrals": claim(_REFERRALS, "referred_customer_id"),
+        "entries": insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+        "lots": insert(LOTS),
+        "counters": counters.on_conflict_do_update(
+            index_elements=["rule_id", "customer_id", "period_key"],
+            set_={"count": counters.excluded.count},
+        ),
+        "budgets": budgets.on_conflict_do_update(
+            index_elements=["rule_id"], set_={"issued": budgets.excluded.issued}
+        ),
+        "badges": insert(_BADGES).on_conflict_do_nothing(index_elements=["customer_id", "badge"]),
+        "perks": perks.on_conflict_do_update(
+            index_elements=["customer_id", "perk"],
+            set_={
+                name: perks.excluded[name]
+                for name in ("granted_at", "expires_at", "event_id", "rule_id")
+            },
+        ),
+        "messages": insert(_MESSAGES),
+    }
+
+
+# The SET clause of an executemany UPDATE comes from the parameters' keys.
+_UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("_id"))
+_UPDATE_ORDER = update(ORDERS).where(ORDERS.c.id == bindparam("_id"))
+_UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("_id"))
+
+
+def _counters(customer: CustomerState) -> dict[str, Any]:
+    return {
+        "first_seen_at": customer.first_seen_at,
+        "tier": customer.tier,
+        "tier_changed_at": customer.tier_changed_at,
+        "purchase_count": customer.purchase_count,
+        "lifetime_spend": customer.lifetime_spend,
+        "first_purchase_at": customer.first_purchase_at,
+        "last_purchase_at": customer.last_purchase_at,
+        "referral_count": customer.referral_count,
+        "points_earned": customer.points_earned,
+        "points_redeemed": customer.points_redeemed,
+        "points_expired": customer.points_expired,
+        "points_reversed": customer.points_reversed,
+        "points_adjusted": customer.points_adjusted,
+    }
+
+
+def _order(order: OrderState) -> dict[str, Any]:
+    return {
+        "refunded_amount": order.refunded_amount,
+        "points_earned": order.points_earned,
+        "points_reversed": order.points_reversed,
+        "points_shortfall": order.points_shortfall,
+    }
+
+
+def _entry(entry: Entry) -> dict[str, Any]:
+    return {
+        "customer_id": entry.customer_id,
+        "kind": entry.kind,
+        "points": entry.points,
+        "event_id": entry.event_id,
+        "rule_id": entry.rule_id,
+        "reason": entry.reason,
+        "reference": entry.reference,
+        "created_at": entry.created_at,
+    }
+
+
+async def _claim(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    claimed = (await conn.execute(statement, rows)).all()
+    if len(claimed) != len(rows):
+        raise UnitConflict(statement.table.name)
+
+
+async def _many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(statement, rows)
+
+
+def _messages(
+    messages: list[Message], targets: Subscriptions, now: datetime
+) -> list[dict[str, Any]]:
+    """One row per message and subscription that wants its type (fan-out at emit time)."""
+    rows: list[dict[str, Any]] = []
+    stamp = iso(now)
+    for message in messages:
+        if message.entry is not None:
+            message.data["entry_id"] = message.entry.id
+        wanting = [sid for sid, types in targets if not types or message.type in types]
+        if not wanting:
+            continue
+        message_id = new_message_id()
+        payload = {"type": message.type, "timestamp": stamp, "data": message.data}
+        rows.extend(
+            {
+                "message_id": message_id,
+                "subscription_id": subscription_id,
+                "event_type": message.type,
+                "payload": payload,
+                "status": MessageStatus.pending.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for subscription_id in wanting
+        )
+    return rows
+
+
+async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) -> None:
+    """Write everything the unit's accepted events changed, in foreign-key order."""
+    run = _statements(conn.dialect.name)
+    touched = [c for c in unit.customers.values() if c.touched]
+    await _claim(
+        conn,
+        run["customers"],
+        [{"id": c.id, "created_at": c.created_at, **_counters(c)} for c in touched if not c.exists],
+    )
+    await _many(
+        conn, _UPDATE_CUSTOMER, [{"_id": c.id, **_counters(c)} for c in touched if c.exists]
+    )
+    await _claim(conn, run["events"], unit.events)
+    orders = unit.orders.values()
+    await _claim(
+        conn,
+        run["orders"],
+        [
+            {
+                "id": o.id,
+                "customer_id": o.customer_id,
+                "purchase_event_id": o.purchase_event_id,
+                "amount": o.amount,
+                "currency": o.currency,
+                **_order(o),
+            }
+            for o in orders
+            if o.new
+        ],
+    )
+    await _many(
+        conn, _UPDATE_ORDER, [{"_id": o.id, **_order(o)} for o in orders if o.dirty and not o.new]
+    )
+    await _claim(conn, run["referrals"], unit.referrals)
+    if unit.entries:
+        ids = (await conn.execute(run["entries"], [_entry(e) for e in unit.entries])).scalars()
+        for entry, entry_id in zip(unit.entries, ids, strict=True):
+            entry.id = entry_id
+    new_lots = []
+    for lot in unit.lots:
+        assert lot.entry is not None
+        new_lots.append(
+            {
+                "customer_id": lot.customer_id,
+                "entry_id": lot.entry.id,
+                "event_id": lot.event_id,
+                "order_id": lot.order_id,
+                "points": lot.points,
+                "remaining": lot.remaining,
+                "available_at": lot.available_at,
+                "expires_at": lot.expires_at,
+                "created_at": lot.created_at,
+            }
+        )
+    await _many(conn, run["lots"], new_lots)
+    changed_lots = [
+        {"_id": lot.id, "remaining": lot.remaining}
+        for customer in touched
+        for lot in customer.lots
+        if lot.dirty and lot.id is not None
+    ]
+    await _many(conn, _UPDATE_LOT, changed_lots)
+    await _many(
+        conn,
+        run["counters"],
+        [
+            {
+                "rule_id": rule_id,
+                "customer_id": customer_id,
+                "period_key": key,
+                "count": unit.customers[customer_id].counters[(rule_id, key)],
+            }
+            for rule_id, customer_id, key in sorted(unit.counters)
+        ],
+    )
+    await _many(
+        conn,
+        run["budgets"],
+        [{"rule_id": r, "issued": unit.budgets[r]} for r in sorted(unit.budgets_used)],
+    )
+    await _many(conn, run["badges"], unit.badges)
+    await _many(
+        conn,
+        run["perks"],
+        [
+            {
+                "customer_id": p.customer_id,
+                "perk": p.perk,
+                "granted_at": p.granted_at,
+                "expires_at": p.expires_at,
+                "event_id": p.event_id,
+                "rule_id": p.rule_id,
+            }
+            for p in unit.perks.values()
+        ],
+    )
+    await _many(conn, run["messages"], _messages(unit.messages, targets, unit.now))

@@ -1,0 +1,154 @@
+"""What a unit of events reads and changes, held in memory between the load and the write.
+
+The loader fills a ``UnitState``; the reducer (``app.rules.state``) moves it on event by
+event and appends each change to its lists; the writer (``app.events.writer``) turns those
+lists into set-based statements. Nothing here does I/O.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as pydantic serialises it in JSON (UTC as ``Z``), so that stored answers
+    read the same whichever path wrote them."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@dataclass(slots=True)
+class Entry:
+    """A ledger entry to insert; ``id`` is set by the writer."""
+
+    customer_id: str
+    kind: str
+    points: int
+    event_id: str | None
+    rule_id: str | None
+    reason: str
+    created_at: datetime
+    occurred_at: datetime | None = None
+    reference: str | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class Lot:
+    """An open points lot: loaded (``id`` set) or credited in this unit (``entry`` set)."""
+
+    id: int | None
+    customer_id: str
+    event_id: str | None
+    order_id: str | None
+    points: int
+    remaining: int
+    available_at: datetime
+    expires_at: datetime | None
+    created_at: datetime
+    entry: Entry | None = None
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class OrderState:
+    id: str
+    customer_id: str
+    purchase_event_id: str
+    amount: Decimal
+    currency: str
+    refunded_amount: Decimal = Decimal(0)
+    points_earned: int = 0
+    points_reversed: int = 0
+    points_shortfall: int = 0
+    new: bool = False
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class Perk:
+    customer_id: str
+    perk: str
+    granted_at: datetime
+    expires_at: datetime | None
+    event_id: str | None
+    rule_id: str | None
+
+
+@dataclass(slots=True)
+class Message:
+    """A webhook message; a points message gets its entry's id once the entry is written."""
+
+    type: str
+    data: dict[str, Any]
+    entry: Entry | None = None
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """One customer as the unit sees them; ``exists`` is False for a customer created here."""
+
+    id: str
+    exists: bool
+    created_at: datetime
+    first_seen_at: datetime
+    tier: str | None = None
+    tier_changed_at: datetime | None = None
+    purchase_count: int = 0
+    lifetime_spend: Decimal = Decimal(0)
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    referral_count: int = 0
+    points_earned: int = 0
+    points_redeemed: int = 0
+    points_expired: int = 0
+    points_reversed: int = 0
+    points_adjusted: int = 0
+    available: int = 0
+    pending: int = 0
+    badges: set[str] = field(default_factory=set)
+    perks: dict[str, Perk] = field(default_factory=dict)
+    # Open lots, loaded only for customers with a refund in the unit (what a clawback takes).
+    lots: list[Lot] = field(default_factory=list)
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    touched: bool = False
+
+    def balance(self) -> dict[str, int]:
+        return {
+            "available": self.available,
+            "pending": self.pending,
+            "lifetime_earned": self.points_earned,
+            "redeemed": self.points_redeemed,
+            "expired": self.points_expired,
+        }
+
+
+@dataclass(slots=True)
+class UnitState:
+    """Everything the unit's events read and change, and the changes for the writer."""
+
+    now: datetime
+    customers: dict[str, CustomerState] = field(default_factory=dict)
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    referred: set[str] = field(default_factory=set)
+    budgets: dict[str, int] = field(default_factory=dict)
+    # Changes, in the order they happened.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    lots: list[Lot] = field(default_factory=list)
+    referrals: list[dict[str, Any]] = field(default_factory=list)
+    badges: list[dict[str, Any]] = field(default_factory=list)
+    perks: dict[tuple[str, str], Perk] = field(default_factory=dict)
+    counters: set[tuple[str, str, str]] = field(default_factory=set)
+    budgets_used: set[str] = field(default_factory=set)
+    messages: list[Message] = field(default_factory=list)
+
+    def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
+        state = self.customers.get(customer_id)
+        if state is None:
+            state = CustomerState(customer_id, False, self.now, seen_at)
+            self.customers[customer_id] = state
+        return state
