@@ -8,6 +8,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
+from app.auth.cache import KeyCache
 from app.auth.scopes import Scope
 from app.auth.tokens import InvalidToken, TokenCodec
 from app.database import DatabaseDep
@@ -31,15 +32,23 @@ class Principal:
         return Scope.admin in self.scopes or scope in self.scopes
 
 
-async def _identify(database: DatabaseDep, codec: TokenCodec, secret: str) -> Principal:
+async def _identify(request: Request, database: DatabaseDep, secret: str) -> Principal:
     if secret.startswith(service.KEY_PREFIX):
+        cache: KeyCache[Principal] = request.app.state.key_cache
+        digest = service.hash_key(secret)
+        known = cache.get(digest)
+        if known is not None:
+            return known
         # A short read of its own: the key lookup must not hold a connection (or SQLite's
         # write lock) for the rest of the request.
         async with database.lookup_sessionmaker() as session:
             key = await service.find_active_key(session, secret)
         if key is None:
             raise Unauthorized("The bearer token is not a valid, unrevoked API key.")
-        return Principal(kind="api_key", scopes=frozenset(key.scopes), key_id=key.id)
+        principal = Principal(kind="api_key", scopes=frozenset(key.scopes), key_id=key.id)
+        cache.put(digest, key.id, principal)
+        return principal
+    codec: TokenCodec = request.app.state.tokens
     try:
         customer_id = codec.verify(secret)
     except InvalidToken:
@@ -59,7 +68,7 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    principal = await _identify(database, request.app.state.tokens, credentials.credentials)
+    principal = await _identify(request, database, credentials.credentials)
     limiter: RateLimiter = request.app.state.rate_limiter
     identity = str(principal.key_id) if principal.kind == "api_key" else principal.customer_id
     quota = await limiter.hit(principal.kind, str(identity))

@@ -1,6 +1,6 @@
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.auth import service
 from app.auth.dependencies import AdminPrincipal
@@ -36,6 +36,10 @@ async def create_api_key(body: ApiKeyCreate, _: AdminPrincipal, session: Session
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def revoke_api_key(key_id: uuid.UUID, _: AdminPrincipal, session: Session) -> None:
-    """Revoke a key. It stops working at once; the record stays for audit."""
+async def revoke_api_key(
+    key_id: uuid.UUID, _: AdminPrincipal, session: Session, request: Request
+) -> None:
+    """Revoke a key; the record stays for audit. It stops working at once on the worker
+    that revoked it, and within `REINFORCE_API_KEY_CACHE_SECONDS` (5 s) on the others."""
     await service.revoke_key(session, key_id)
+    request.app.state.key_cache.forget(key_id)
