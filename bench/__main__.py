@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.migrations import upgrade
-from bench import history, reads, rules, servers
+from bench import floor, history, reads, rules, servers
 from bench.report import render
 
 ROOT = servers.ROOT
@@ -35,7 +35,7 @@ WORKDIR = ROOT / "var" / "bench"
 DURATION = float(os.environ.get("BENCH_DURATION", "20"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 WARMUP = min(3.0, DURATION / 5)
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "1000000"))
 
 
@@ -171,6 +171,9 @@ def read_side(database_url: str, workers: int) -> dict[str, Any]:
 
 
 def on_sqlite(results: dict[str, Any]) -> None:
+    say(f"floor: the rows of {floor.EVENTS:,} ingests straight through sqlite3")
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    results["floor_sqlite"] = floor.run(WORKDIR)
     with sqlite_database("ingest") as url:
         results["ingest_sqlite"] = ingest(url, workers=1)
     results["baseline"] = baseline()
@@ -194,6 +197,8 @@ def on_postgres(results: dict[str, Any]) -> None:
             say(results["postgres"])
             return
         results["postgres"] = "ran"
+        with postgres_database(server_url, "ingest") as url:
+            results["ingest_postgres_1"] = ingest(url, workers=1)
         with postgres_database(server_url, "ingest") as url:
             results["ingest_postgres"] = ingest(url, workers=2)
         with postgres_database(server_url, "batch") as url:
