@@ -4,17 +4,19 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from traceback import walk_tb
 from typing import Annotated, Any
 
 import aiosqlite
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -280,6 +282,31 @@ def is_transient_database_error(exc: BaseException) -> bool:
         if isinstance(error, OSError) and _raised_by_driver(error):
             return True
     return False
+
+
+@cache
+def claim_statement(dialect: str, table: Table, key: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key``: a row that comes back is
+    one this statement inserted, so the unique key has decided who claimed it. Built once
+    per dialect and table; it takes one row of values or many."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(*(table.c[name] for name in key))
+    )
+
+
+async def claim(
+    executor: AsyncSession | AsyncConnection,
+    table: Table,
+    key: tuple[str, ...],
+    values: dict[str, Any],
+) -> bool:
+    """Insert ``values`` unless its key is taken; answers whether this call inserted it."""
+    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
+    statement = claim_statement(bind.dialect.name, table, key)
+    return (await executor.execute(statement, values)).first() is not None
 
 
 def insert_for(session: AsyncSession) -> Any:

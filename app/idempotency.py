@@ -8,15 +8,15 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import insert_for
+from app import database
 from app.errors import Conflict
 from app.models import IdempotencyKey
 from app.models.base import utcnow
@@ -43,23 +43,24 @@ class Replay:
     body: dict[str, Any]
 
 
-def request_hash(body: BaseModel) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def body_hash(body: dict[str, Any]) -> str:
+    """The digest that tells a repeat (the same body) from a reused key or event id (another
+    body): SHA-256 of the body's canonical JSON."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def request_hash(body: BaseModel) -> str:
+    return body_hash(body.model_dump(mode="json"))
+
+
+_KEYS = cast(Table, IdempotencyKey.__table__)
 
 
 async def claim(session: AsyncSession, scope: str, key: str, digest: str) -> Replay | None:
     """None when the key is new (go ahead); the stored answer when it was used before."""
-    insert = insert_for(session)
-    inserted = (
-        await session.execute(
-            insert(IdempotencyKey)
-            .values(scope=scope, key=key, request_hash=digest, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(IdempotencyKey.key)
-        )
-    ).first()
-    if inserted is not None:
+    values = {"scope": scope, "key": key, "request_hash": digest, "created_at": utcnow()}
+    if await database.claim(session, _KEYS, ("scope", "key"), values):
         return None
     stored = await session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)

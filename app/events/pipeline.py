@@ -22,8 +22,6 @@ fails that event alone (``internal-error``) and the unit runs again without it. 
 the write splits the unit into single events, so that only the culprit fails.
 """
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.database import driver_errors, is_transient_database_error
 from app.errors import Conflict, ProblemError
 from app.events import load, writer
+from app.idempotency import body_hash
 from app.ledger.policy import PointsPolicy
 from app.models.base import utcnow
 from app.rules import service as rules
@@ -70,23 +69,19 @@ class InternalError(ProblemError):
         super().__init__("An unexpected error occurred. Quote the request id when reporting it.")
 
 
-def body_hash(event: Any) -> str:
-    """The digest that tells a replay (same body) from a reused id (another body)."""
-    canonical = json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 @dataclass(slots=True)
 class Item:
-    """One validated event of a unit."""
+    """One validated event of a unit, with its body as stored (``data`` in JSON form)."""
 
     event: Any
     digest: str
+    data: dict[str, Any]
     explain: bool = False
 
     @classmethod
     def of(cls, event: Any, *, explain: bool = False) -> "Item":
-        return cls(event, body_hash(event), explain)
+        body = event.model_dump(mode="json")
+        return cls(event, body_hash(body), body["data"], explain)
 
 
 @dataclass(slots=True)
@@ -112,7 +107,7 @@ def _row(item: Item, answer: dict[str, Any], version: int, now: datetime) -> dic
         "occurred_at": event.occurred_at,
         "received_at": now,
         "channel": event.channel,
-        "data": data.model_dump(mode="json"),
+        "data": item.data,
         "attributes": event.attributes,
         "body_hash": item.digest,
         "ruleset_version": version,

@@ -5,14 +5,19 @@ RETURNING`` where the database must confirm a claim (a new customer, the event i
 order, a referral), ``executemany`` for the rest, one ``UPDATE`` per changed customer.
 A claim that comes back short means another worker committed the same key after the unit
 read its state; ``UnitConflict`` then sends the whole unit round again, and the retry reads
-what the other worker wrote. Statements are built once per dialect.
+what the other worker wrote. On SQLite the unit read its state inside its write transaction
+(``BEGIN IMMEDIATE``), which no other writer can interleave with, so a claim cannot lose
+there: the rows go in with a plain ``executemany``, and a conflict would be an error.
+Ledger entry ids are allocated before the insert (SQLite: past the largest, under the write
+lock; PostgreSQL: from the table's sequence), so that the lots and webhook messages that
+refer to an entry need no ``RETURNING`` in row order. Statements are built once per dialect.
 """
 
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -62,7 +67,15 @@ def _statements(dialect: str) -> dict[str, Any]:
         "events": claim(EVENTS, "id"),
         "orders": claim(ORDERS, "id"),
         "referrals": claim(_REFERRALS, "referred_customer_id"),
-        "entries": insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+        "entries": insert(_ENTRIES),
+        "entry_ids": (
+            text(
+                "SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) "
+                "FROM generate_series(1, :n)"
+            )
+            if dialect == "postgresql"
+            else text("SELECT coalesce(max(id), 0) FROM ledger_entries")
+        ),
         "lots": insert(LOTS),
         "counters": counters.on_conflict_do_update(
             index_elements=["rule_id", "customer_id", "period_key"],
@@ -118,6 +131,7 @@ def _order(order: OrderState) -> dict[str, Any]:
 
 def _entry(entry: Entry) -> dict[str, Any]:
     return {
+        "id": entry.id,
         "customer_id": entry.customer_id,
         "kind": entry.kind,
         "points": entry.points,
@@ -132,9 +146,19 @@ def _entry(entry: Entry) -> dict[str, Any]:
 async def _claim(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
+    if conn.dialect.name != "postgresql":
+        await conn.execute(statement, rows)
+        return
     claimed = (await conn.execute(statement, rows)).all()
     if len(claimed) != len(rows):
         raise UnitConflict(statement.table.name)
+
+
+async def _entry_ids(conn: AsyncConnection, statement: Any, count: int) -> list[int]:
+    if conn.dialect.name == "postgresql":
+        return list((await conn.execute(statement, {"n": count})).scalars())
+    largest = int((await conn.execute(statement)).scalar_one())
+    return list(range(largest + 1, largest + 1 + count))
 
 
 async def _many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
@@ -207,9 +231,10 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     )
     await _claim(conn, run["referrals"], unit.referrals)
     if unit.entries:
-        ids = (await conn.execute(run["entries"], [_entry(e) for e in unit.entries])).scalars()
+        ids = await _entry_ids(conn, run["entry_ids"], len(unit.entries))
         for entry, entry_id in zip(unit.entries, ids, strict=True):
             entry.id = entry_id
+        await conn.execute(run["entries"], [_entry(e) for e in unit.entries])
     new_lots = []
     for lot in unit.lots:
         assert lot.entry is not None

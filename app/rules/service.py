@@ -9,12 +9,12 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.database import insert_for
+from app.database import claim
 from app.errors import Conflict, NotFound
 from app.models import Rule, RulesetHead, RulesetVersion, RuleVersion
 from app.models.base import utcnow
@@ -24,6 +24,7 @@ from app.rules.schemas import RuleDocument, TierLadder
 # The ruleset is read by the ingest pipeline on its own connection, and by the API on
 # sessions; both answer ``scalar`` and ``execute`` alike.
 Reader = AsyncSession | AsyncConnection
+_RULES = cast(Table, Rule.__table__)
 
 logger = logging.getLogger(__name__)
 
@@ -228,17 +229,9 @@ def _stored(document: RuleDocument) -> dict[str, Any]:
 
 async def create_rule(session: AsyncSession, rule_id: str, document: RuleDocument) -> Rule:
     version, tiers = await _bump(session)
-    insert = insert_for(session)
     now = utcnow()
-    claimed = (
-        await session.execute(
-            insert(Rule)
-            .values(id=rule_id, current_version=1, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Rule.id)
-        )
-    ).first()
-    if claimed is None:
+    values = {"id": rule_id, "current_version": 1, "created_at": now, "updated_at": now}
+    if not await claim(session, _RULES, ("id",), values):
         raise RuleIdTaken(
             f"A rule with id {rule_id!r} exists (possibly deleted); ids are never reused.",
             extra={"rule_id": rule_id},

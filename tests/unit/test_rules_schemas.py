@@ -351,7 +351,7 @@ def test_actions_must_not_be_empty() -> None:
 
 def test_types() -> None:
     refused_at(rule(types=[]), ("types",), "too_short")
-    refused_at(rule(types=["purchase", "sale"]), ("types", 1), "literal_error")
+    refused_at(rule(types=["purchase", "sale"]), ("types", 1), "enum")
     refused_at(rule(types=["purchase", "purchase"]), ("types", 1), "duplicate_type")
 
 
