@@ -7,6 +7,7 @@ predicates on every event it does not raise on.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from decimal import InvalidOperation
 from typing import Any, Final
@@ -41,6 +42,14 @@ def _loose_in(v: Any, values: tuple[Any, ...]) -> bool:
     return any(_loose_eq(v, x) for x in values)
 
 
+_ORDERINGS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
 def _test_for(spec: FactSpec, op: str, value: Any) -> Callable[[Any], bool]:
     """The comparison applied to a present (non-null) fact value."""
     kind = spec.kind
@@ -52,31 +61,31 @@ def _test_for(spec: FactSpec, op: str, value: Any) -> Callable[[Any], bool]:
             f"(value {_fmt(v)})"
         )
 
-    def ordered(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-        def test(v: Any) -> bool:
-            try:
-                return check(v)
-            except (TypeError, InvalidOperation):
-                raise mismatch(v) from None
-
-        return test
-
     if op == "eq" or op == "ne":
         want = op == "eq"
         if kind is FactKind.ANY:
             return lambda v: _loose_eq(v, value) is want
         return lambda v: (v == value) is want
-    if op == "gt":
-        return ordered(lambda v: bool(v > value))
-    if op == "gte":
-        return ordered(lambda v: bool(v >= value))
-    if op == "lt":
-        return ordered(lambda v: bool(v < value))
-    if op == "lte":
-        return ordered(lambda v: bool(v <= value))
+    order = _ORDERINGS.get(op)
+    if order is not None:
+        # The operator module's comparison is a C call, cheaper than a lambda's Python frame.
+        def ordered(v: Any) -> bool:
+            try:
+                return bool(order(v, value))
+            except (TypeError, InvalidOperation):
+                raise mismatch(v) from None
+
+        return ordered
     if op == "between":
         lo, hi = value
-        return ordered(lambda v: bool(lo <= v <= hi))
+
+        def between(v: Any) -> bool:
+            try:
+                return bool(lo <= v <= hi)
+            except (TypeError, InvalidOperation):
+                raise mismatch(v) from None
+
+        return between
     if op == "in" or op == "not_in":
         want = op == "in"
         values: tuple[Any, ...] = value
