@@ -75,6 +75,13 @@ class _InlineSQLite(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._busy_timeout_s = busy_timeout_s
 
+    @property
+    def inline(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for a caller already inside this connection's
+        transaction on the loop (the ingest writer's bulk rows)."""
+        connection: sqlite3.Connection = self._conn
+        return connection
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if getattr(fn, "__name__", "") == "commit":
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
@@ -92,6 +99,13 @@ class _InlineSQLite(aiosqlite.Connection):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
+
+
+async def inline_sqlite(connection: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under ``connection`` when its calls run on the loop."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    return driver.inline if isinstance(driver, _InlineSQLite) else None
 
 
 def _inline_connector(database: str, busy_timeout_s: float) -> Callable[[], Any]:

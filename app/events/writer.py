@@ -21,6 +21,8 @@ from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.database import inline_sqlite
+from app.events.driver import SQLiteRows
 from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
 from app.models import (
     CustomerBadge,
@@ -143,27 +145,34 @@ def _entry(entry: Entry) -> dict[str, Any]:
     }
 
 
-async def _claim(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        await conn.execute(statement, rows)
-        return
-    claimed = (await conn.execute(statement, rows)).all()
-    if len(claimed) != len(rows):
-        raise UnitConflict(statement.table.name)
+class _Out:
+    """Runs the unit's statements: on SQLite's inline connection through sqlite3 itself,
+    elsewhere through SQLAlchemy Core."""
 
+    def __init__(self, conn: AsyncConnection, inline: SQLiteRows | None) -> None:
+        self.conn, self.inline = conn, inline
+        self.postgres = conn.dialect.name == "postgresql"
 
-async def _entry_ids(conn: AsyncConnection, statement: Any, count: int) -> list[int]:
-    if conn.dialect.name == "postgresql":
-        return list((await conn.execute(statement, {"n": count})).scalars())
-    largest = int((await conn.execute(statement)).scalar_one())
-    return list(range(largest + 1, largest + 1 + count))
+    async def many(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.inline is not None:
+            self.inline.run(statement, rows)
+        else:
+            await self.conn.execute(statement, rows)
 
+    async def claim(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+        if not self.postgres:
+            await self.many(statement, rows)
+            return
+        if rows and len((await self.conn.execute(statement, rows)).all()) != len(rows):
+            raise UnitConflict(statement.table.name)
 
-async def _many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(statement, rows)
+    async def entry_ids(self, statement: Any, count: int) -> list[int]:
+        if self.postgres:
+            return list((await self.conn.execute(statement, {"n": count})).scalars())
+        largest = int((await self.conn.execute(statement)).scalar_one())
+        return list(range(largest + 1, largest + 1 + count))
 
 
 def _messages(
@@ -199,19 +208,17 @@ def _messages(
 async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) -> None:
     """Write everything the unit's accepted events changed, in foreign-key order."""
     run = _statements(conn.dialect.name)
+    inline = await inline_sqlite(conn)
+    out = _Out(conn, SQLiteRows(inline) if inline is not None else None)
     touched = [c for c in unit.customers.values() if c.touched]
-    await _claim(
-        conn,
+    await out.claim(
         run["customers"],
         [{"id": c.id, "created_at": c.created_at, **_counters(c)} for c in touched if not c.exists],
     )
-    await _many(
-        conn, _UPDATE_CUSTOMER, [{"_id": c.id, **_counters(c)} for c in touched if c.exists]
-    )
-    await _claim(conn, run["events"], unit.events)
+    await out.many(_UPDATE_CUSTOMER, [{"_id": c.id, **_counters(c)} for c in touched if c.exists])
+    await out.claim(run["events"], unit.events)
     orders = unit.orders.values()
-    await _claim(
-        conn,
+    await out.claim(
         run["orders"],
         [
             {
@@ -226,15 +233,15 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
             if o.new
         ],
     )
-    await _many(
-        conn, _UPDATE_ORDER, [{"_id": o.id, **_order(o)} for o in orders if o.dirty and not o.new]
+    await out.many(
+        _UPDATE_ORDER, [{"_id": o.id, **_order(o)} for o in orders if o.dirty and not o.new]
     )
-    await _claim(conn, run["referrals"], unit.referrals)
+    await out.claim(run["referrals"], unit.referrals)
     if unit.entries:
-        ids = await _entry_ids(conn, run["entry_ids"], len(unit.entries))
+        ids = await out.entry_ids(run["entry_ids"], len(unit.entries))
         for entry, entry_id in zip(unit.entries, ids, strict=True):
             entry.id = entry_id
-        await conn.execute(run["entries"], [_entry(e) for e in unit.entries])
+        await out.many(run["entries"], [_entry(e) for e in unit.entries])
     new_lots = []
     for lot in unit.lots:
         assert lot.entry is not None
@@ -251,16 +258,15 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
                 "created_at": lot.created_at,
             }
         )
-    await _many(conn, run["lots"], new_lots)
+    await out.many(run["lots"], new_lots)
     changed_lots = [
         {"_id": lot.id, "remaining": lot.remaining}
         for customer in touched
         for lot in customer.lots
         if lot.dirty and lot.id is not None
     ]
-    await _many(conn, _UPDATE_LOT, changed_lots)
-    await _many(
-        conn,
+    await out.many(_UPDATE_LOT, changed_lots)
+    await out.many(
         run["counters"],
         [
             {
@@ -272,14 +278,12 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
             for rule_id, customer_id, key in sorted(unit.counters)
         ],
     )
-    await _many(
-        conn,
+    await out.many(
         run["budgets"],
         [{"rule_id": r, "issued": unit.budgets[r]} for r in sorted(unit.budgets_used)],
     )
-    await _many(conn, run["badges"], unit.badges)
-    await _many(
-        conn,
+    await out.many(run["badges"], unit.badges)
+    await out.many(
         run["perks"],
         [
             {
@@ -293,4 +297,4 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
             for p in unit.perks.values()
         ],
     )
-    await _many(conn, run["messages"], _messages(unit.messages, targets, unit.now))
+    await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
