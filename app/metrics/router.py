@@ -1,12 +1,10 @@
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date
 from enum import StrEnum
 from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import RequireScope
@@ -14,6 +12,7 @@ from app.auth.scopes import Scope
 from app.database import Database, DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.metrics import docs, service
+from app.metrics.parameters import ActivityDays, From, To
 from app.metrics.periods import Period, Window, resolve, split
 from app.metrics.predictive import MAX_TOP, PredictiveRequest, cached_answer, predictive
 from app.metrics.schemas import MetricOut, SummaryOut
@@ -36,35 +35,6 @@ class MetricName(StrEnum):
     referral_rate = "referral-rate"
     cltv = "cltv"
     cohorts = "cohorts"
-
-
-Instant = AwareDatetime | date
-From = Annotated[
-    Instant | None,
-    Query(
-        alias="from",
-        description="Start of the window: a date (midnight UTC) or a datetime with an offset. "
-        "Default: 90 days before `to`.",
-    ),
-]
-To = Annotated[
-    Instant | None,
-    Query(
-        alias="to",
-        description="End of the window, exclusive: a datetime with an offset, or a date "
-        "(that whole day is included). Default: now.",
-    ),
-]
-ActivityDays = Annotated[
-    int,
-    Query(
-        ge=1,
-        le=3650,
-        description="Retention, churn and the lifespan of historical CLTV: a customer is "
-        "active at an instant when they purchased or renewed in the preceding "
-        "`activity_days` days.",
-    ),
-]
 
 
 def _flatten(metric: str, window: Window, result: dict[str, Any]) -> dict[str, Any]:
