@@ -4,8 +4,8 @@ ENDPOINT = """
 One loyalty metric over the window `[from, to)` (UTC), answered as
 `{metric, value, from, to, reason?, ...details}`. `value` is null with a `reason` when the
 metric is undefined for the window (no answers, no customers); it is never NaN. `from` at
-or after `to` is a `422 invalid-window`. Default window: the 90 days before now. A date as
-`to` includes that whole day.
+or after `to` is a `422 invalid-window`; both lie within the years 1970 to 9000. Default
+window: the 90 days before now. A date as `to` includes that whole day.
 
 **Active.** A customer is *active at an instant* when they have a `purchase` or `renewal`
 event in the `activity_days` (default 90) days before it; *active in a window* when they
@@ -43,7 +43,8 @@ have one inside the window.
 - `cohorts`, 0..1: acquisition cohorts by **first purchase** in the window (`period` week
   or month); `share_active[k]` is the share of a cohort with a purchase k periods after its
   own (period 0 is 1). `value`: the share active in period 1, over the cohorts observed
-  that long.
+  that long. A last period cut short by `to` (`partial_period`) counts the purchases so
+  far and is left out of `value`.
 
 **Series and breakdowns.** `interval=day|week|month` adds `series`: the metric computed on
 each UTC calendar period of the window (ISO weeks start on Monday; the first and last may

@@ -132,6 +132,13 @@ class CohortsOut(MetricBase):
     metric: Literal["cohorts"]
     period: Literal["week", "month"]
     cohort_basis: Literal["first_purchase"]
+    partial_period: str | None = Field(
+        default=None,
+        description="Start (YYYY-MM-DD) of the window's last period when `to` cuts it short "
+        "(the current month, for a window ending now): the last entry of every row counts "
+        "the purchases so far, and `value` leaves that period out. Null when every period "
+        "is complete.",
+    )
     cohorts: list[CohortRow]
 
 

@@ -8,7 +8,7 @@ whenever the metric is undefined (nobody to divide by), never NaN.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from itertools import accumulate
@@ -37,6 +37,7 @@ from app.metrics.periods import (
     period_bucket,
     period_floor,
     period_label,
+    period_next,
     periods_between,
 )
 from app.models import Customer, Event, Order, Referral
@@ -756,6 +757,11 @@ async def cohorts(session: AsyncSession, window: Window, period: Period) -> Resu
         k = periods_between(date.fromisoformat(r.cohort), date.fromisoformat(r.period), period)
         active[(str(r.cohort), k)] = _int(r.active)
     last = period_start_date(window, period)
+    # The period holding `to` is partial when `to` cuts it short (the current month, for a
+    # window ending now): its column counts the purchases so far, and it is left out of
+    # `value`, where a period only begun would read as customers lost.
+    last_start = datetime.combine(last, time(), tzinfo=UTC)
+    partial = window.end < period_next(last_start, period)
     matrix = []
     followed = 0
     retained_at_one = 0
@@ -771,7 +777,8 @@ async def cohorts(session: AsyncSession, window: Window, period: Period) -> Resu
                 "share_active": [round(c / size, 6) for c in counts],
             }
         )
-        if observed > 1:
+        complete = observed - 1 if partial else observed
+        if complete > 1:
             followed += size
             retained_at_one += counts[1]
     value = _ratio(retained_at_one, followed)
@@ -779,11 +786,14 @@ async def cohorts(session: AsyncSession, window: Window, period: Period) -> Resu
         "value": _round(value),
         "period": period.value,
         "cohort_basis": "first_purchase",
+        "partial_period": last.isoformat() if partial and sizes else None,
         "cohorts": matrix,
     }
     if value is None:
         result["reason"] = (
-            "no cohort acquired in the window" if not sizes else "no cohort has a period 1 yet"
+            "no cohort acquired in the window"
+            if not sizes
+            else "no cohort has a complete period 1 yet"
         )
     return result
 
