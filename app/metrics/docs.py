@@ -37,7 +37,10 @@ have one inside the window.
   `time_unit` day or week; CLTV over `horizon_months` (12), discounted monthly at the annual
   `discount_rate` (0.10), times `margin`. Answers `params` (r, alpha, a, b, p, q, gamma),
   `expected_transactions`, `total_clv`, the `p_alive` distribution and `top_customers`.
-  The fitted parameters are cached per (`from`, `to`, `time_unit`); `refresh=true` refits.
+  A GET never writes: it reads the window's fit stored by `POST /v1/metrics/cltv/fits`
+  (one per `from`, `to` and `time_unit`; `cached: true`, recomputing only the predictions
+  for other settings), or, without one, answers a fit computed for this answer alone
+  (`cached: false`, `stored: false`).
   Too little data: `422 insufficient-data` with `what`, `needed` and `got`; a fit that does
   not identify the model: `422 fit-failed`.
 - `cohorts`, 0..1: acquisition cohorts by **first purchase** in the window (`period` week

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import httpx
 from fastapi import FastAPI
 
-from app.metrics.predictive import CustomerRow, customer_rows
+from app.metrics.queries.transactions import CustomerRow, customer_rows
 from app.models import CltvFit, CltvPrediction
 from tests.api.test_metrics import Headers, at, ingest
 from tests.factories import purchase
