@@ -8,7 +8,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from app.metrics.service import AGGREGATE_WORK_MEM, for_aggregates
+from app.metrics.queries.common import AGGREGATE_WORK_MEM, for_aggregates
 
 
 @pytest.fixture

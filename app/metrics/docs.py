@@ -4,8 +4,8 @@ ENDPOINT = """
 One loyalty metric over the window `[from, to)` (UTC), answered as
 `{metric, value, from, to, reason?, ...details}`. `value` is null with a `reason` when the
 metric is undefined for the window (no answers, no customers); it is never NaN. `from` at
-or after `to` is a `422 invalid-window`. Default window: the 90 days before now. A date as
-`to` includes that whole day.
+or after `to` is a `422 invalid-window`; both lie within the years 1970 to 9000. Default
+window: the 90 days before now. A date as `to` includes that whole day.
 
 **Active.** A customer is *active at an instant* when they have a `purchase` or `renewal`
 event in the `activity_days` (default 90) days before it; *active in a window* when they
@@ -37,13 +37,17 @@ have one inside the window.
   `time_unit` day or week; CLTV over `horizon_months` (12), discounted monthly at the annual
   `discount_rate` (0.10), times `margin`. Answers `params` (r, alpha, a, b, p, q, gamma),
   `expected_transactions`, `total_clv`, the `p_alive` distribution and `top_customers`.
-  The fitted parameters are cached per (`from`, `to`, `time_unit`); `refresh=true` refits.
+  A GET never writes: it reads the window's fit stored by `POST /v1/metrics/cltv/fits`
+  (one per `from`, `to` and `time_unit`; `cached: true`, recomputing only the predictions
+  for other settings), or, without one, answers a fit computed for this answer alone
+  (`cached: false`, `stored: false`).
   Too little data: `422 insufficient-data` with `what`, `needed` and `got`; a fit that does
   not identify the model: `422 fit-failed`.
 - `cohorts`, 0..1: acquisition cohorts by **first purchase** in the window (`period` week
   or month); `share_active[k]` is the share of a cohort with a purchase k periods after its
   own (period 0 is 1). `value`: the share active in period 1, over the cohorts observed
-  that long.
+  that long. A last period cut short by `to` (`partial_period`) counts the purchases so
+  far and is left out of `value`.
 
 **Series and breakdowns.** `interval=day|week|month` adds `series`: the metric computed on
 each UTC calendar period of the window (ISO weeks start on Monday; the first and last may

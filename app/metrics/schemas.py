@@ -1,150 +1,174 @@
-"""Wire shapes of the metrics: ``{metric, value, from, to, ...details}``."""
+"""Wire shapes of the metrics: ``{metric, value, from, to, ...details}``, with a typed
+series and breakdown for each metric that has them."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+from app.metrics.predictive_results import PredictiveCltvResult
+from app.metrics.results import (
+    CohortsResult,
+    CsatResult,
+    HistoricalCltvResult,
+    NpsResult,
+    ReferralResult,
+    RepeatPurchaseResult,
+    RetentionResult,
+)
+
+SERIES = (
+    "With `interval`: the metric on each period of the window, oldest first, each "
+    "`{from, to, value, ...details}`."
+)
+GROUPS = (
+    "With `by`: `{key, value, ...details}` per tier or channel (key null: no tier, or no channel)."
+)
 
 
-class MetricBase(BaseModel):
+class Envelope(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    value: float | None = Field(description="The metric; null when undefined (see `reason`).")
     from_: datetime | None = Field(
         alias="from", description="Start of the window (inclusive, UTC); null when unbounded."
     )
     to: datetime = Field(description="End of the window (exclusive, UTC).")
-    reason: str | None = Field(default=None, description="Why `value` is null.")
     interval: str | None = Field(default=None, description="The series' period, if asked.")
-    series: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="With `interval`: the metric on each period of the window, oldest first, "
-        "each `{from, to, value, ...details}`.",
-    )
     by: str | None = Field(default=None, description="The breakdown, if asked.")
-    groups: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="With `by`: `{key, value, ...details}` per tier or channel "
-        "(key null: no tier, or no channel).",
-    )
 
 
-class NpsOut(MetricBase):
+class Piece(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from", description="Start of the period (inclusive, UTC).")
+    to: datetime = Field(description="End of the period (exclusive, UTC).")
+
+
+class Group(BaseModel):
+    key: str | None = Field(description="The tier or channel; null: none.")
+
+
+class NpsPiece(Piece, NpsResult):
+    pass
+
+
+class NpsGroup(Group, NpsResult):
+    pass
+
+
+class NpsOut(Envelope, NpsResult):
     metric: Literal["nps"]
-    responses: int = Field(description="Customers with an NPS answer (their latest counts).")
-    promoters: int = Field(description="Latest answers scoring 9-10.")
-    passives: int = Field(description="Latest answers scoring 7-8.")
-    detractors: int = Field(description="Latest answers scoring 0-6.")
+    series: list[NpsPiece] | None = Field(default=None, description=SERIES)
+    groups: list[NpsGroup] | None = Field(default=None, description=GROUPS)
 
 
-class CsatOut(MetricBase):
+class CsatPiece(Piece, CsatResult):
+    pass
+
+
+class CsatGroup(Group, CsatResult):
+    pass
+
+
+class CsatOut(Envelope, CsatResult):
     metric: Literal["csat"]
-    responses: int = Field(description="CSAT answers in the window (every answer counts).")
-    satisfied: int = Field(description="Answers scoring 4 or 5.")
-    mean_score: float | None = Field(description="Mean score, 1-5.")
+    series: list[CsatPiece] | None = Field(default=None, description=SERIES)
+    groups: list[CsatGroup] | None = Field(default=None, description=GROUPS)
 
 
-class RetentionOut(MetricBase):
+class RetentionPiece(Piece, RetentionResult):
+    pass
+
+
+class RetentionGroup(Group, RetentionResult):
+    pass
+
+
+class RetentionOut(Envelope, RetentionResult):
     metric: Literal["retention", "churn"]
-    active_at_start: int = Field(description="S: customers active at `from`.")
-    active_at_end: int = Field(description="E: customers active at `to`.")
-    new_in_window: int = Field(
-        description="N: customers active at `to` who were not active at `from` "
-        "(first-time and reactivated)."
-    )
-    first_time_customers: int = Field(description="Of N: never active before.")
-    reactivated_customers: int = Field(description="Of N: active before, lapsed at `from`.")
-    retained: int = Field(description="E - N: active at both `from` and `to`.")
-    activity_days: int = Field(description="The trailing activity window, in days.")
+    series: list[RetentionPiece] | None = Field(default=None, description=SERIES)
+    groups: list[RetentionGroup] | None = Field(default=None, description=GROUPS)
 
 
-class RepeatPurchaseOut(MetricBase):
+class RepeatPurchasePiece(Piece, RepeatPurchaseResult):
+    pass
+
+
+class RepeatPurchaseGroup(Group, RepeatPurchaseResult):
+    pass
+
+
+class RepeatPurchaseOut(Envelope, RepeatPurchaseResult):
     metric: Literal["repeat-purchase-rate"]
-    purchasing_customers: int = Field(description="Customers with 1 or more purchases.")
-    repeat_customers: int = Field(description="Customers with 2 or more purchases.")
+    series: list[RepeatPurchasePiece] | None = Field(default=None, description=SERIES)
+    groups: list[RepeatPurchaseGroup] | None = Field(default=None, description=GROUPS)
 
 
-class ReferralOut(MetricBase):
+class ReferralPiece(Piece, ReferralResult):
+    pass
+
+
+class ReferralGroup(Group, ReferralResult):
+    pass
+
+
+class ReferralOut(Envelope, ReferralResult):
     metric: Literal["referral-rate"]
-    active_customers: int = Field(description="Customers with a purchase or renewal.")
-    referrers: int = Field(description="Active customers who referred a new customer.")
-    referred_customers: int = Field(description="New customers they referred in the window.")
-    referred_purchasers: int = Field(
-        description="Of those, how many made a purchase (before `to`)."
-    )
+    series: list[ReferralPiece] | None = Field(default=None, description=SERIES)
+    groups: list[ReferralGroup] | None = Field(default=None, description=GROUPS)
 
 
-class HistoricalCltvOut(MetricBase):
+class HistoricalCltvPiece(Piece, HistoricalCltvResult):
+    pass
+
+
+class HistoricalCltvGroup(Group, HistoricalCltvResult):
+    pass
+
+
+class HistoricalCltvOut(Envelope, HistoricalCltvResult):
     metric: Literal["cltv"]
-    method: Literal["historical"]
-    average_order_value: float | None = Field(description="Net revenue / orders (currency).")
-    purchase_frequency_per_year: float | None = Field(
-        description="Orders per purchasing customer, scaled to a year."
-    )
-    lifespan_years: float | None = Field(description="Expected customer lifespan, in years.")
-    lifespan_source: Literal["given", "retention"]
-    retention: float | None = Field(description="CRR of the window (lifespan estimate).")
-    margin: float
-    orders: int
-    customers: int
-    revenue: float = Field(description="Purchases minus their refunds, in the shop's currency.")
-    currencies: list[str] = Field(description="Currencies seen; amounts are summed as is.")
+    series: list[HistoricalCltvPiece] | None = Field(default=None, description=SERIES)
+    groups: list[HistoricalCltvGroup] | None = Field(default=None, description=GROUPS)
 
 
-class PredictiveCltvOut(MetricBase):
+class PredictiveCltvOut(Envelope, PredictiveCltvResult):
     metric: Literal["cltv"]
-    method: Literal["predictive"]
-    time_unit: Literal["day", "week"]
-    horizon_months: int = Field(description="Months of future purchases valued.")
-    annual_discount_rate: float = Field(description="Discount rate per year (0.10 is 10%).")
-    margin: float
-    customers: int = Field(description="Customers in the fit (a purchase before `to`).")
-    repeat_customers: int = Field(description="Customers with a repeat transaction.")
-    fitted_at: datetime = Field(description="When the fit was computed.")
-    cached: bool = Field(description="Whether the fit's parameters came from the cache.")
-    params: dict[str, float] = Field(
-        description="BG/NBD `r`, `alpha` (in time units), `a`, `b`; Gamma-Gamma `p`, `q`, "
-        "`gamma` (in currency)."
-    )
-    fit: dict[str, Any] = Field(description="Log-likelihoods and the Gamma-Gamma sample size.")
-    expected_transactions: float = Field(
-        description="Expected transactions of all customers over the horizon."
-    )
-    total_clv: float = Field(description="Sum of the customers' predicted CLTV.")
-    p_alive: dict[str, Any] = Field(
-        description="P(alive) over the customers: `mean`, `quantiles` (p10..p90) and a "
-        "10-bin `histogram` of `{from, to, customers}`."
-    )
-    top_customers: list[dict[str, Any]] = Field(
-        description="Highest predicted CLTV first: `customer_id`, `predicted_clv`, `p_alive`, "
-        "`expected_transactions`, and the model inputs `frequency`, `recency`, `T`, `monetary`."
-    )
 
 
-class CohortRow(BaseModel):
-    cohort: str = Field(description="Start (YYYY-MM-DD) of the acquisition period.")
-    size: int = Field(description="Customers whose first purchase fell in that period.")
-    active: list[int] = Field(description="Customers of the cohort purchasing k periods later.")
-    share_active: list[float] = Field(description="`active[k] / size`.")
-
-
-class CohortsOut(MetricBase):
+class CohortsOut(Envelope, CohortsResult):
     metric: Literal["cohorts"]
-    period: Literal["week", "month"]
-    cohort_basis: Literal["first_purchase"]
-    cohorts: list[CohortRow]
 
+
+# A named union, so that the document's discriminator maps `cltv` to a reference (OpenAPI
+# allows only references there), and that schema tells the two methods apart in turn.
+CltvOut = TypeAliasType(
+    "CltvOut",
+    Annotated[HistoricalCltvOut | PredictiveCltvOut, Field(discriminator="method")],
+)
 
 MetricOut = Annotated[
-    NpsOut
-    | CsatOut
-    | RetentionOut
-    | RepeatPurchaseOut
-    | ReferralOut
-    | Annotated[HistoricalCltvOut | PredictiveCltvOut, Field(discriminator="method")]
-    | CohortsOut,
+    NpsOut | CsatOut | RetentionOut | RepeatPurchaseOut | ReferralOut | CltvOut | CohortsOut,
     Field(discriminator="metric"),
 ]
+
+
+class SummaryMetrics(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    nps: NpsOut
+    csat: CsatOut
+    retention: RetentionOut
+    churn: RetentionOut
+    repeat_purchase_rate: RepeatPurchaseOut = Field(alias="repeat-purchase-rate")
+    referral_rate: ReferralOut = Field(alias="referral-rate")
+    cltv: HistoricalCltvOut
+    cohorts: CohortsOut
+    cltv_predictive: PredictiveCltvOut | None = Field(
+        description="The stored predictive fit whose window ends at `to`, as last stored; "
+        "null when there is none (the summary never fits)."
+    )
 
 
 class SummaryOut(BaseModel):
@@ -152,7 +176,7 @@ class SummaryOut(BaseModel):
 
     from_: datetime = Field(alias="from")
     to: datetime
-    metrics: dict[str, dict[str, Any] | None] = Field(
+    metrics: SummaryMetrics = Field(
         description="Each metric's answer for the window, by name, as `GET /v1/metrics/{name}` "
-        "gives it; `cltv_predictive` is the cached fit for the window, or null."
+        "gives it with its default parameters."
     )

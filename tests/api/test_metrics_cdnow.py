@@ -73,7 +73,8 @@ async def test_cdnow_fit_reproduces_the_published_estimates(
     assert body["customers"] == 2357
     for name, published in PUBLISHED.items():
         assert body["params"][name] == pytest.approx(published, rel=0.01), name
-    assert body["cached"] is False
+    # No stored fit: this one was computed for the answer, and a GET stores nothing.
+    assert (body["cached"], body["stored"]) == (False, False)
 
     assert body["repeat_customers"] == 946
     assert body["fit"]["gamma_gamma_customers"] == 946
@@ -81,32 +82,63 @@ async def test_cdnow_fit_reproduces_the_published_estimates(
     clvs = [c["predicted_clv"] for c in body["top_customers"]]
     assert clvs == sorted(clvs, reverse=True)
     assert sum(b["customers"] for b in body["p_alive"]["histogram"]) == 2357
+    best = body["top_customers"][0]
+    profile = await client.get(f"/v1/customers/{best['customer_id']}", headers=admin_headers)
+    assert profile.json()["prediction"] is None
+    summary = await client.get("/v1/metrics", params={"to": "1997-09-30"}, headers=admin_headers)
+    assert summary.json()["metrics"]["cltv_predictive"] is None
+
+    fit_body = {"to": "1997-09-30", "time_unit": "week"}
+    fitted = await client.post(
+        "/v1/metrics/cltv/fits", json=fit_body, headers=admin_headers, timeout=300
+    )
+    assert fitted.status_code == 201, fitted.text
+    stored = fitted.json()
+    assert (stored["cached"], stored["stored"]) == (False, True)
+    assert stored["to"] == "1997-10-01T00:00:00Z"
+    for name, value in body["params"].items():
+        assert stored["params"][name] == pytest.approx(value, rel=1e-9), name
+    assert stored["total_clv"] == pytest.approx(body["total_clv"], rel=1e-9)
 
     again = await client.get("/v1/metrics/cltv", params=params, headers=admin_headers)
-    assert again.json()["cached"] is True
-    assert again.json()["params"] == body["params"]
-    # Other settings reuse the cached parameters; a shorter horizon is worth less.
+    assert (again.json()["cached"], again.json()["stored"]) == (True, True)
+    assert again.json()["params"] == stored["params"]
+    assert again.json()["fitted_at"] == stored["fitted_at"]
+    # Other settings reuse the stored parameters; a shorter horizon is worth less.
     shorter = await client.get(
         "/v1/metrics/cltv", params={**params, "horizon_months": 6}, headers=admin_headers
     )
     assert shorter.json()["cached"] is True
-    assert shorter.json()["params"] == body["params"]
-    assert 0 < shorter.json()["total_clv"] < body["total_clv"]
+    assert shorter.json()["params"] == stored["params"]
+    assert 0 < shorter.json()["total_clv"] < stored["total_clv"]
 
-    best = body["top_customers"][0]
+    # Profiles carry the stored fit's predictions, with the settings it was stored with:
+    # the 6-month GET changed nothing.
     profile = await client.get(f"/v1/customers/{best['customer_id']}", headers=admin_headers)
     prediction = profile.json()["prediction"]
     assert prediction["window_to"] == "1997-10-01T00:00:00Z"
     assert prediction["p_alive"] == pytest.approx(best["p_alive"], abs=1e-6)
-    assert prediction["horizon"] == 6  # the settings the fit was last answered with
+    assert prediction["horizon"] == 12
 
-    refit = await client.get(
-        "/v1/metrics/cltv", params={**params, "refresh": "true"}, headers=admin_headers
+    refit = await client.post(
+        "/v1/metrics/cltv/fits",
+        json={**fit_body, "horizon_months": 6},
+        headers=admin_headers,
+        timeout=300,
     )
-    assert refit.json()["cached"] is False
-    assert refit.json()["fitted_at"] > body["fitted_at"]
-    for name, value in body["params"].items():
+    assert refit.status_code == 201, refit.text
+    assert refit.json()["fitted_at"] > stored["fitted_at"]
+    for name, value in stored["params"].items():
         assert refit.json()["params"][name] == pytest.approx(value, rel=1e-6), name
+    assert refit.json()["total_clv"] == pytest.approx(shorter.json()["total_clv"], rel=1e-6)
+    profile = await client.get(f"/v1/customers/{best['customer_id']}", headers=admin_headers)
+    assert profile.json()["prediction"]["horizon"] == 6
 
     summary = await client.get("/v1/metrics", params={"to": "1997-09-30"}, headers=admin_headers)
-    assert summary.json()["metrics"]["cltv_predictive"]["params"] == body["params"]
+    assert summary.json()["metrics"]["cltv_predictive"]["params"] == refit.json()["params"]
+
+    moved = await client.get(
+        "/v1/metrics/cltv", params={**params, "refresh": "true"}, headers=admin_headers
+    )
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["type"] == "urn:reinforce:problem:refit-moved"

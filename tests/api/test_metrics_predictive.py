@@ -4,8 +4,9 @@ from datetime import UTC, date, datetime
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
-from app.metrics.predictive import CustomerRow, customer_rows
+from app.metrics.queries.transactions import CustomerRow, customer_rows
 from app.models import CltvFit, CltvPrediction
 from tests.api.test_metrics import Headers, at, ingest
 from tests.factories import purchase
@@ -103,3 +104,39 @@ async def test_predictive_fit_with_too_little_data_says_how_much_is_needed(
         "/v1/metrics/cltv", params={**params, "by": "tier"}, headers=admin_headers
     )
     assert response.json()["type"] == "urn:reinforce:problem:unsupported-breakdown"
+
+
+async def test_a_fit_is_created_by_post_and_refused_without_enough_data(
+    app: FastAPI, client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    await ingest(
+        client,
+        admin_headers,
+        at(purchase("alice"), "2026-01-05"),
+        at(purchase("alice"), "2026-01-09"),
+        at(purchase("bob"), "2026-01-06"),
+    )
+    response = await client.post(
+        "/v1/metrics/cltv/fits", json={"to": "2026-01-31"}, headers=admin_headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == "urn:reinforce:problem:insufficient-data"
+    for body, pointer in [
+        ({"to": "0001-01-02"}, "/to"),
+        ({"from": "9999-12-30", "to": "2026-01-31"}, "/from"),
+        ({"horizon_months": 121}, "/horizon_months"),
+        ({"refresh": True}, "/refresh"),
+    ]:
+        response = await client.post("/v1/metrics/cltv/fits", json=body, headers=admin_headers)
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:reinforce:problem:validation-error"
+        assert [(e["location"], e["pointer"]) for e in problem["errors"]] == [("body", pointer)]
+    response = await client.post(
+        "/v1/metrics/cltv/fits",
+        json={"from": "2026-02-01", "to": "2026-01-31"},
+        headers=admin_headers,
+    )
+    assert response.json()["type"] == "urn:reinforce:problem:invalid-window"
+    async with app.state.database.read_sessionmaker() as session:
+        assert (await session.scalar(select(func.count()).select_from(CltvFit))) == 0
