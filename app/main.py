@@ -10,7 +10,6 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
 from app.auth import service as auth_service
@@ -31,6 +30,7 @@ from app.ledger.policy import PointsPolicy
 from app.ledger.router import router as ledger_router
 from app.metrics.router import router as metrics_router
 from app.middleware.body_limit import BodyLimitMiddleware
+from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.rules.router import router as rules_router
@@ -166,7 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CorrelationIdMiddleware, header_name="X-Request-ID", validator=_valid_request_id
     )
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
+    app.add_middleware(
+        RequestMetricsMiddleware, excluded=frozenset({"/metrics", "/healthz", "/readyz"})
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -23,16 +23,18 @@ the write splits the unit into single events, so that only the culprit fails.
 """
 
 import logging
+from collections import Counter as TallyCounter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.database import driver_errors, is_transient_database_error
 from app.errors import Conflict, ProblemError
-from app.events import load, writer
+from app.events import counters, load, writer
 from app.idempotency import body_hash
 from app.ledger.policy import PointsPolicy
 from app.models.base import utcnow
@@ -238,6 +240,34 @@ async def run(
     the same pipeline, rolled back before the writer would run."""
     if not items:
         return []
+    started = perf_counter()
+    answers = await _run(engine, items, policy, write=write)
+    if write:
+        counters.count(
+            [item.event.type.value for item in items],
+            [answer.status for answer in answers],
+            _points(answers),
+            perf_counter() - started,
+        )
+    return answers
+
+
+def _points(answers: Sequence[Answer]) -> TallyCounter[str]:
+    moved: TallyCounter[str] = TallyCounter()
+    for answer in answers:
+        if answer.status != 201 or answer.body is None:
+            continue
+        for effect in answer.body["effects"]:
+            if effect["points"]:
+                moved["reverse" if effect["action"] == "reverse_points" else "earn"] += effect[
+                    "points"
+                ]
+    return moved
+
+
+async def _run(
+    engine: AsyncEngine, items: Sequence[Item], policy: PointsPolicy, *, write: bool
+) -> list[Answer]:
     try:
         return await _attempt(engine, items, policy, write=write)
     except Exception as exc:
