@@ -39,7 +39,8 @@ from app.idempotency import body_hash
 from app.ledger.policy import PointsPolicy
 from app.models.base import utcnow
 from app.rules import service as rules
-from app.rules.state import Judge, reduce
+from app.rules.effects import Judge
+from app.rules.state import reduce
 from app.webhooks.outbox import ALL_WEBHOOK_TYPES
 
 logger = logging.getLogger(__name__)
