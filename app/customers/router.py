@@ -4,7 +4,8 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
-from app.customers import directory, service
+from app.customers import directory, erasure, export, service
+from app.customers.privacy_schemas import CustomerExport, ErasureOut
 from app.customers.schemas import (
     Aggregates,
     BadgeOut,
@@ -35,23 +36,13 @@ class InvalidCursor(Unprocessable):
     slug = "invalid-cursor"
 
 
-def _aggregates(customer: Customer) -> Aggregates:
-    return Aggregates(
-        purchase_count=customer.purchase_count,
-        lifetime_spend=customer.lifetime_spend,
-        first_purchase_at=customer.first_purchase_at,
-        last_purchase_at=customer.last_purchase_at,
-        referral_count=customer.referral_count,
-    )
-
-
 def _summary(customer: Customer) -> CustomerSummary:
     return CustomerSummary(
         id=customer.id,
         created_at=customer.created_at,
         first_seen_at=customer.first_seen_at,
         tier=customer.tier,
-        aggregates=_aggregates(customer),
+        aggregates=Aggregates.model_validate(customer),
         profile=ProfileOut.model_validate(customer),
     )
 
@@ -138,7 +129,7 @@ async def get_customer(customer_id: CustomerId, session: ReadSession) -> Custome
             for p in await service.active_perks(session, customer.id, now)
         ],
         points=BalanceOut.model_validate(balance),
-        aggregates=_aggregates(customer),
+        aggregates=Aggregates.model_validate(customer),
         profile=ProfileOut.model_validate(customer),
         prediction=None
         if predicted is None
@@ -152,4 +143,38 @@ async def get_customer(customer_id: CustomerId, session: ReadSession) -> Custome
             horizon=predicted.fit.horizon,
             discount_rate=predicted.fit.discount_rate,
         ),
+    )
+
+
+@router.get(
+    "/{customer_id}/export",
+    response_model=CustomerExport,
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(RequireScope(Scope.customers_read))],
+)
+async def export_customer(customer_id: CustomerId, session: ReadSession) -> CustomerExport:
+    """Everything held about the customer, as one JSON document (GDPR article 15): profile,
+    balance, events with their answers, ledger, badges, perks, survey answers, orders and
+    the referrals they made."""
+    return await export.export(session, customer_id)
+
+
+@router.delete(
+    "/{customer_id}",
+    response_model=ErasureOut,
+    responses=problem_responses(401, 403, 422),
+    dependencies=[Depends(RequireScope(Scope.customers_write))],
+)
+async def erase_customer(customer_id: CustomerId, session: Session) -> ErasureOut:
+    """Erase the customer's personal data (GDPR article 17): the profile, the events'
+    attributes, free text and free-form data go; the customer id is replaced everywhere by
+    a random pseudonym, under which the ledger, orders, referrals, badges, tier and the
+    events' types, times, amounts and scores stay, so that every metric over past windows
+    is unchanged. Sends a `customer.erased` webhook. A repeat (or an unknown id) answers
+    `erased: false` and changes nothing."""
+    erased = await erasure.erase(session, customer_id)
+    if erased is None:
+        return ErasureOut(customer_id=customer_id, erased=False, erased_at=None)
+    return ErasureOut(
+        customer_id=customer_id, erased=True, erased_at=erased.erased_at, records=erased.rows
     )

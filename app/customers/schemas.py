@@ -62,6 +62,8 @@ class BadgeOut(BaseModel):
 
 
 class Aggregates(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     purchase_count: int
     lifetime_spend: Decimal = Field(description="Purchases minus refunds, in the shop's currency.")
     first_purchase_at: datetime | None

@@ -8,6 +8,7 @@ a subscription only receives messages emitted after it was created.
 """
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +31,7 @@ class EventType(StrEnum):
     perk_granted = "perk.granted"
     notification_requested = "notification.requested"
     feedback_detractor = "feedback.detractor"
+    customer_erased = "customer.erased"
 
 
 # Ledger entry kinds (app.models.EntryKind values) and the message each one emits.
@@ -208,4 +210,15 @@ async def notification_requested(
             "notification": effect.notification,
             "template": effect.template,
         },
+    )
+
+
+async def customer_erased(session: AsyncSession, customer_id: str, erased_at: datetime) -> None:
+    """Tell the shop's other systems to erase the customer too. The one message that still
+    names the erased id: it is what the receiver needs, and it is deleted after delivery
+    like every other message (``REINFORCE_WEBHOOK_RETENTION_DAYS``)."""
+    await emit(
+        session,
+        EventType.customer_erased,
+        {"customer_id": customer_id, "erased_at": erased_at.isoformat().replace("+00:00", "Z")},
     )
