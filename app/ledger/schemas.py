@@ -23,7 +23,9 @@ class BalanceOut(BaseModel):
     # Answers stored before `earned`, `reversed` and `adjusted` existed are replayed as they
     # were stored; the defaults only fill those (`earned` from `lifetime_earned`). Every
     # answer written now carries all of them, so the document lists them as required.
-    model_config = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     available: int = Field(description="Spendable now (negative while a refund's debt is open).")
     pending: int = Field(description="Earned, but still inside the return window.")

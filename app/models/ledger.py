@@ -30,10 +30,10 @@ def _source_occurred_at(context: DefaultExecutionContext) -> datetime:
     one that does not, it costs a primary-key read of the event (claimed earlier in the
     same transaction), so that no entry is ever written without the time.
     """
-    parameters = context.get_current_parameters()
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
     event_id = parameters.get("event_id")
     if event_id is not None:
-        occurred_at = context.connection.scalar(
+        occurred_at: datetime | None = context.connection.scalar(
             select(Event.occurred_at).where(Event.id == event_id)
         )
         if occurred_at is not None:

@@ -39,7 +39,9 @@ async def workload_app(database_url: str, request: pytest.FixtureRequest) -> Asy
         yield app
 
 
-async def ledger_sums(client: httpx.AsyncClient, headers: dict[str, str], who: str) -> dict[str, int]:
+async def ledger_sums(
+    client: httpx.AsyncClient, headers: dict[str, str], who: str
+) -> dict[str, int]:
     sums = dict.fromkeys(("earn", "redeem", "expire", "reverse", "adjust"), 0)
     cursor: str | None = None
     while True:

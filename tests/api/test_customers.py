@@ -48,9 +48,7 @@ async def test_list_pages_newest_first_and_filters(
     assert response.status_code == 200, response.text
     assert [c["id"] for c in await all_pages(client, admin_headers, q="LOVE")] == ["c03"]
     assert [c["id"] for c in await all_pages(client, admin_headers, q="crm-4")] == ["c03"]
-    assert [c["id"] for c in await all_pages(client, admin_headers, q="c0", limit=2)] == names[
-        ::-1
-    ]
+    assert [c["id"] for c in await all_pages(client, admin_headers, q="c0", limit=2)] == names[::-1]
     # LIKE wildcards in q are taken literally.
     assert await all_pages(client, admin_headers, q="c_") == []
     assert await all_pages(client, admin_headers, q="%") == []
@@ -83,9 +81,7 @@ async def test_list_refuses_a_foreign_cursor_and_bad_limits(
         response = await client.get("/v1/customers", params=params, headers=admin_headers)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"
-    response = await client.get(
-        "/v1/customers", params={"cursor": "djE6NQ"}, headers=admin_headers
-    )
+    response = await client.get("/v1/customers", params={"cursor": "djE6NQ"}, headers=admin_headers)
     assert response.json()["type"] == "urn:reinforce:problem:invalid-cursor"
 
 
