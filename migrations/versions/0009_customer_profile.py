@@ -24,21 +24,29 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TIMESTAMP = app.models.base.UTCDateTime(timezone=True)
+EPOCH = "'1970-01-01 00:00:00'"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('display_name', sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column('reference', sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column('marketing_opt_in', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('leaderboard_opt_out', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('birthday', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('profile_updated_at', TIMESTAMP, nullable=True))
-        batch_op.add_column(sa.Column('erased_at', TIMESTAMP, nullable=True))
-        batch_op.create_index('ix_customers_created_at_id', ['created_at', 'id'], unique=False)
+    # Plain ADD COLUMNs, not batch mode: on SQLite batch mode rebuilds the table, and
+    # dropping the old customers or ledger_entries table fails its foreign keys (events,
+    # lots, ...) once there are rows.
+    op.add_column('customers', sa.Column('display_name', sa.String(length=200), nullable=True))
+    op.add_column('customers', sa.Column('reference', sa.String(length=200), nullable=True))
+    op.add_column('customers', sa.Column('marketing_opt_in', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('customers', sa.Column('leaderboard_opt_out', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('customers', sa.Column('birthday', sa.Date(), nullable=True))
+    op.add_column('customers', sa.Column('profile_updated_at', TIMESTAMP, nullable=True))
+    op.add_column('customers', sa.Column('erased_at', TIMESTAMP, nullable=True))
+    op.create_index('ix_customers_created_at_id', 'customers', ['created_at', 'id'], unique=False)
 
-    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('occurred_at', TIMESTAMP, nullable=True))
+    # NOT NULL from the start (SQLite cannot add the constraint later without a rebuild),
+    # with a placeholder default that the backfill replaces at once; the application
+    # always writes the value itself.
+    op.add_column(
+        'ledger_entries',
+        sa.Column('occurred_at', TIMESTAMP, nullable=False, server_default=sa.text(EPOCH)),
+    )
     # Both databases store the same text or timestamp in both tables, so a plain copy
     # keeps the values comparable.
     op.execute(
@@ -46,8 +54,8 @@ def upgrade() -> None:
         '(SELECT events.occurred_at FROM events WHERE events.id = ledger_entries.event_id), '
         'ledger_entries.created_at)'
     )
-    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
-        batch_op.alter_column('occurred_at', existing_type=TIMESTAMP, nullable=False)
+    if op.get_context().dialect.name != 'sqlite':
+        op.alter_column('ledger_entries', 'occurred_at', server_default=None)
 
     # As in 0007: built CONCURRENTLY on PostgreSQL, so that ingest is not blocked while it
     # builds on a large events table; SQLite ignores both.
@@ -62,18 +70,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMNs for the same reason as above (SQLite 3.35 and later have them).
     with op.get_context().autocommit_block():
         op.drop_index('ix_events_occurred_at_id', table_name='events', postgresql_concurrently=True)
-
-    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
-        batch_op.drop_column('occurred_at')
-
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index('ix_customers_created_at_id')
-        batch_op.drop_column('erased_at')
-        batch_op.drop_column('profile_updated_at')
-        batch_op.drop_column('birthday')
-        batch_op.drop_column('leaderboard_opt_out')
-        batch_op.drop_column('marketing_opt_in')
-        batch_op.drop_column('reference')
-        batch_op.drop_column('display_name')
+    op.drop_column('ledger_entries', 'occurred_at')
+    op.drop_index('ix_customers_created_at_id', table_name='customers')
+    for column in (
+        'erased_at',
+        'profile_updated_at',
+        'birthday',
+        'leaderboard_opt_out',
+        'marketing_opt_in',
+        'reference',
+        'display_name',
+    ):
+        op.drop_column('customers', column)
