@@ -32,6 +32,10 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
 
 
+# No control characters (PostgreSQL text cannot even hold NUL): a search never needs them.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 class InvalidCursor(Unprocessable):
     slug = "invalid-cursor"
 
@@ -60,11 +64,13 @@ async def list_customers(
         Query(
             min_length=1,
             max_length=PROFILE_TEXT_LENGTH,
+            pattern=PRINTABLE,
             description="Part of the customer id, display name or reference (any case).",
         ),
     ] = None,
     tier: Annotated[
-        str | None, Query(min_length=1, max_length=50, description="Only this tier.")
+        str | None,
+        Query(min_length=1, max_length=50, pattern=PRINTABLE, description="Only this tier."),
     ] = None,
     cursor: Annotated[str | None, Query(max_length=400, description="From `next_cursor`.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,

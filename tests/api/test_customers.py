@@ -77,7 +77,14 @@ async def test_list_pages_newest_first_and_filters(
 async def test_list_refuses_a_foreign_cursor_and_bad_limits(
     client: httpx.AsyncClient, admin_headers: Headers
 ) -> None:
-    for params in ({"cursor": "not-a-cursor"}, {"cursor": "djE6NQ"}, {"limit": 0}, {"q": ""}):
+    for params in (
+        {"cursor": "not-a-cursor"},
+        {"cursor": "djE6NQ"},
+        {"limit": 0},
+        {"q": ""},
+        {"q": "a\x00b"},
+        {"tier": "gold\n"},
+    ):
         response = await client.get("/v1/customers", params=params, headers=admin_headers)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"
