@@ -14,9 +14,9 @@ from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.main import create_app
 from app.models import Base, Customer, LedgerEntry, WebhookMessage
-from tests.api.test_metrics_cdnow import cdnow_events
 from tests.conftest import bearer, make_settings
 from tests.factories import event, purchase, refund
+from tests.server import PROJECT_ROOT
 
 Headers = dict[str, str]
 # Strings that must not survive an erasure anywhere in the database.
@@ -50,6 +50,19 @@ async def gdpr(gdpr_app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Head
     transport = httpx.ASGITransport(app=gdpr_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, bearer(secret)
+
+
+def cdnow_purchases(count: int) -> list[dict[str, Any]]:
+    """The first ``count`` purchases of the CDNOW sample (customer, day, dollars); the API
+    refuses zero amounts, so free ones are posted at the smallest amount it takes."""
+    events = []
+    lines = (PROJECT_ROOT / "tests" / "data" / "cdnow_sample.txt").read_text().splitlines()
+    for index, line in enumerate(lines[:count]):
+        _, customer, day, _, dollars = line.split()
+        amount = dollars if float(dollars) > 0 else "0.0001"
+        body = purchase(f"cdnow-{customer}", amount, order_id=f"cdnow-{index}")
+        events.append(on(body, f"{day[:4]}-{day[4:6]}-{day[6:]}"))
+    return events
 
 
 def on(body: dict[str, Any], day: str, channel: str | None = None) -> dict[str, Any]:
@@ -98,7 +111,7 @@ async def history(client: httpx.AsyncClient, headers: Headers) -> dict[str, str]
     # The first 400 purchases of the CDNOW sample (147 customers, 1997-98), so that the
     # predictive model has a real history to fit, and an NPS answer from some of them.
     rng = random.Random(7)
-    events = cdnow_events()[:CDNOW_PURCHASES]
+    events = cdnow_purchases(CDNOW_PURCHASES)
     others = sorted({e["customer_id"] for e in events})
     for who in others[::3]:
         score = rng.randint(0, 10)
