@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# What serving needs only: `make run` installs no test or lint tools.
+RUN_STAMP := $(VENV)/.runtime-stamp
+# `make run` serves here; PORT=9000 make run (or make run PORT=9000) changes it.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: install run test lint format typecheck openapi migrate check bench clean
+.PHONY: install install-runtime run test lint format typecheck openapi migrate check bench clean
 
 install: $(STAMP)
 
@@ -12,13 +17,21 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-migrate: install
+install-runtime: $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+migrate: install-runtime
 	$(BIN)/reinforce migrate
 
 run: migrate
-	$(BIN)/reinforce serve --host 127.0.0.1 --port 8000
+	$(BIN)/reinforce serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import signal
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -14,11 +15,13 @@ from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
+from app.errors import NotFound
 from app.ledger.jobs import expire_due
 from app.ledger.policy import PointsPolicy
 from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
+from app.models import ApiKey
 from app.rules.demo import load_demo
 from app.webhooks import worker as webhook_worker
 
@@ -29,8 +32,10 @@ cli.add_typer(keys, name="keys")
 
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(envvar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="PORT", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API with uvicorn."""
@@ -175,6 +180,69 @@ def keys_create(
         return secret
 
     typer.echo(asyncio.run(_create()))
+
+
+@keys.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead.")] = False,
+) -> None:
+    """List API keys (never their secrets): id, name, prefix, scopes, created, revoked."""
+
+    async def _list() -> list[ApiKey]:
+        database = Database.from_settings(get_settings())
+        try:
+            async with database.read_sessionmaker() as session:
+                return list(await auth_service.list_keys(session))
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(_list())
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": str(k.id),
+                        "name": k.name,
+                        "prefix": k.prefix,
+                        "scopes": k.scopes,
+                        "created_at": k.created_at.isoformat(),
+                        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    }
+                    for k in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    for k in found:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        typer.echo(
+            f"{k.id}  {k.prefix}...  {k.name}  [{','.join(k.scopes)}]  "
+            f"created {k.created_at:%Y-%m-%d %H:%M}  {state}"
+        )
+
+
+@keys.command("revoke")
+def keys_revoke(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id, from `keys list`.")],
+) -> None:
+    """Revoke an API key: it stops working with the next request. Revoking twice is fine."""
+
+    async def _revoke() -> ApiKey:
+        database = Database.from_settings(get_settings())
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                return await auth_service.revoke_key(session, key_id)
+        finally:
+            await database.dispose()
+
+    try:
+        key = asyncio.run(_revoke())
+    except NotFound as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"revoked {key.id} ({key.name})")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from app.customers.router import router as customers_router
 from app.database import Database
 from app.errors import install_problem_handlers, problem_responses, problem_schemas
 from app.events.committer import GroupCommitter
+from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_keys_router)
     app.include_router(events_router)
+    app.include_router(event_reads_router)
     app.include_router(customers_router)
     app.include_router(ledger_router)
     app.include_router(rules_router)

@@ -60,7 +60,11 @@ def _seed(app: FastAPI) -> dict[str, str]:
     answers the headers for /v1/me: a shopper token for that customer."""
     with asgi.get_client(app) as client:
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        awards = {"reason": "seed", "awards": [{"customer_id": CUSTOMER, "points": 500}]}
+        awards = {
+            "reason": "seed",
+            "awards": [{"customer_id": CUSTOMER, "points": 500}],
+            "create_customers": True,
+        }
         assert client.post("/v1/adjustments/bulk", json=awards, headers=admin).status_code == 201
         minted = client.post(f"/v1/customers/{CUSTOMER}/tokens", headers=admin)
         assert minted.status_code == 201

@@ -1,9 +1,53 @@
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.ledger.schemas import BalanceOut
+from app.models.base import utcnow
+from app.models.customer import PROFILE_TEXT_LENGTH
+
+ProfileText = Annotated[
+    str, StringConstraints(min_length=1, max_length=PROFILE_TEXT_LENGTH, strip_whitespace=True)
+]
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+
+class ProfileOut(BaseModel):
+    """What the shop keeps about the customer here (`PATCH /v1/customers/{id}`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    display_name: str | None
+    reference: str | None = Field(description="The shop's own opaque reference.")
+    marketing_opt_in: bool = Field(description="Consented to marketing messages.")
+    leaderboard_opt_out: bool = Field(description="Asked not to appear on leaderboards.")
+    birthday: date | None
+    profile_updated_at: datetime | None = Field(description="Last change through PATCH.")
+
+
+class ProfileIn(BaseModel):
+    """A partial update: only the fields sent change; `null` clears a text or the birthday."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: ProfileText | None = None
+    reference: ProfileText | None = Field(
+        default=None, description="An opaque reference of the shop's, e.g. its CRM id."
+    )
+    marketing_opt_in: bool = False
+    leaderboard_opt_out: bool = False
+    birthday: date | None = Field(
+        default=None, description="Between 1900-01-01 and today.", ge=EARLIEST_BIRTHDAY
+    )
+
+    @field_validator("birthday")
+    @classmethod
+    def _not_in_the_future(cls, value: date | None) -> date | None:
+        if value is not None and value > utcnow().date():
+            raise ValueError("a birthday cannot be in the future")
+        return value
 
 
 class PerkOut(BaseModel):
@@ -18,6 +62,8 @@ class BadgeOut(BaseModel):
 
 
 class Aggregates(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     purchase_count: int
     lifetime_spend: Decimal = Field(description="Purchases minus refunds, in the shop's currency.")
     first_purchase_at: datetime | None
@@ -48,8 +94,20 @@ class CustomerOut(BaseModel):
     perks: list[PerkOut] = Field(description="Perks in force now.")
     points: BalanceOut
     aggregates: Aggregates
+    profile: ProfileOut
     prediction: PredictionOut | None = Field(
         default=None,
         description="Predicted CLTV and P(alive) from the latest fit; null when there is no "
         "fit or it did not include this customer.",
     )
+
+
+class CustomerSummary(BaseModel):
+    """A customer as the list shows it (without the balance, badges and perks)."""
+
+    id: str
+    created_at: datetime = Field(description="When the service first saw the customer.")
+    first_seen_at: datetime = Field(description="When their earliest event happened.")
+    tier: str | None
+    aggregates: Aggregates
+    profile: ProfileOut

@@ -26,6 +26,8 @@ class _Plan:
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     datetimes: tuple[bool, ...]
+    # Scalar column defaults, for columns a row leaves out (SQLAlchemy fills them alike).
+    defaults: dict[str, Any]
 
 
 @cache
@@ -37,9 +39,12 @@ def _plan(statement: Any, columns: tuple[str, ...]) -> _Plan:
         compiled.string,
         names,
         tuple(t.dialect_impl(_DIALECT).bind_processor(_DIALECT) for t in types),
-        tuple(
-            isinstance(t, DateTime) or isinstance(getattr(t, "impl", None), DateTime) for t in types
-        ),
+        tuple(isinstance(getattr(t, "impl", t), DateTime) for t in types),
+        {
+            column.key: column.default.arg
+            for column in statement.table.c
+            if column.default is not None and column.default.is_scalar
+        },
     )
 
 
@@ -60,7 +65,7 @@ class SQLiteRows:
         for row in rows:
             out = []
             for name, process, is_datetime in steps:
-                value = row[name]
+                value = row[name] if name in row else plan.defaults[name]
                 if process is not None:
                     if is_datetime and value is not None:
                         converted = seen.get(value)

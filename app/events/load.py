@@ -60,11 +60,16 @@ def _balance_statement() -> Select[Any]:
     def total(when: Any) -> Any:
         return func.coalesce(func.sum(case((when, LOTS.c.remaining), else_=0)), 0)
 
+    # As app.ledger.service.balance reads it: lots past their expiry that the expiry job has
+    # not processed yet count as expired already.
     return (
         select(
-            LOTS.c.customer_id, total(LOTS.c.available_at <= now), total(LOTS.c.available_at > now)
+            LOTS.c.customer_id,
+            total(and_(alive, LOTS.c.available_at <= now)),
+            total(and_(alive, LOTS.c.available_at > now)),
+            total(LOTS.c.expires_at <= now),
         )
-        .where(_in(LOTS.c.customer_id, "ids"), alive)
+        .where(_in(LOTS.c.customer_id, "ids"), LOTS.c.remaining != 0)
         .group_by(LOTS.c.customer_id)
     )
 
@@ -216,6 +221,7 @@ async def state(
         for row in await conn.execute(_BALANCES, {"ids": existing, "now": now}):
             customer = unit.customers[row[0]]
             customer.available, customer.pending = int(row[1]), int(row[2])
+            customer.overdue = int(row[3])
         if ruleset.reads_badges:
             for row in await conn.execute(_BADGES, {"ids": existing}):
                 unit.customers[row.customer_id].badges.add(row.badge)

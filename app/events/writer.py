@@ -142,6 +142,7 @@ def _entry(entry: Entry) -> dict[str, Any]:
         "reason": entry.reason,
         "reference": entry.reference,
         "created_at": entry.created_at,
+        "occurred_at": entry.occurred_at or entry.created_at,
     }
 
 

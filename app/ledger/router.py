@@ -8,7 +8,7 @@ from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.customers import service as customers
 from app.database import ReadSession, Session
-from app.errors import Unprocessable, problem_responses
+from app.errors import NotFound, Unprocessable, document_for, problem_responses
 from app.idempotency import IdempotencyKeyHeader, run_once
 from app.ledger import service
 from app.ledger.schemas import (
@@ -16,6 +16,7 @@ from app.ledger.schemas import (
     BalanceOut,
     BulkAwardIn,
     BulkAwardOut,
+    BulkAwardRefused,
     LedgerEntryOut,
     Movement,
     RedemptionIn,
@@ -176,20 +177,35 @@ async def bulk_award(
     session: Session,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BulkAwardOut | JSONResponse:
-    """Give points to up to 1,000 customers at once (created if new), all or nothing."""
+    """Give points to up to 1,000 customers at once. An award to an unknown customer is
+    refused on its own (`refused`, each with a 404 problem), unless `create_customers` is
+    true; the awards made commit together or not at all."""
 
     async def work() -> BulkAwardOut:
         validity_days = request.app.state.settings.points_validity_days
         entries: dict[str, int] = {}
+        refused: list[BulkAwardRefused] = []
+        awarded = 0
         # A fixed lock order keeps two overlapping bulk awards from deadlocking.
         for award in sorted(body.awards, key=lambda a: a.customer_id):
-            customer = await customers.lock_or_create(session, award.customer_id, utcnow())
+            if body.create_customers:
+                customer = await customers.lock_or_create(session, award.customer_id, utcnow())
+            else:
+                try:
+                    customer = await customers.lock(session, award.customer_id)
+                except NotFound as exc:
+                    problem = document_for(exc, request.url.path)
+                    refused.append(
+                        BulkAwardRefused(
+                            customer_id=award.customer_id, status=exc.status, problem=problem
+                        )
+                    )
+                    continue
             entry = await service.adjust(
                 session, customer, award.points, reason=body.reason, validity_days=validity_days
             )
             entries[customer.id] = entry.id
-        return BulkAwardOut(
-            count=len(entries), points=sum(a.points for a in body.awards), entries=entries
-        )
+            awarded += award.points
+        return BulkAwardOut(count=len(entries), points=awarded, entries=entries, refused=refused)
 
     return await run_once(session, scope="bulk-award", key=idempotency_key, request=body, work=work)

@@ -1,7 +1,14 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.schemas import ExternalId
 
@@ -10,13 +17,40 @@ Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
 
 
 class BalanceOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A customer's points, adding up: `earned - redeemed - expired - reversed + adjusted =
+    available + pending`."""
 
-    available: int = Field(description="Spendable now.")
+    # Answers stored before `earned`, `reversed` and `adjusted` existed are replayed as they
+    # were stored; the defaults only fill those (`earned` from `lifetime_earned`). Every
+    # answer written now carries all of them, so the document lists them as required.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+    available: int = Field(description="Spendable now (negative while a refund's debt is open).")
     pending: int = Field(description="Earned, but still inside the return window.")
-    lifetime_earned: int = Field(description="Every point ever earned from events.")
-    redeemed: int
-    expired: int
+    lifetime_earned: int = Field(
+        description="Every point ever earned from events (the same as `earned`; kept for "
+        "existing integrations)."
+    )
+    redeemed: int = Field(description="Spent by redemptions.")
+    expired: int = Field(
+        description="Lost to expiry, counting lots past their expiry date that the expiry "
+        "job has not processed yet."
+    )
+    earned: int = Field(default=0, description="Every point ever earned from events.")
+    reversed: int = Field(default=0, description="Taken back by refunds.")
+    adjusted: int = Field(
+        default=0,
+        description="Administrators' corrections and bulk awards, signed: credits minus debits.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earned_of_older_answers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "earned" not in data and "lifetime_earned" in data:
+            return {**data, "earned": data["lifetime_earned"]}
+        return data
 
 
 class LedgerEntryOut(BaseModel):
@@ -31,7 +65,11 @@ class LedgerEntryOut(BaseModel):
     event_id: str | None = Field(description="The event that caused it, if any.")
     rule_id: str | None = Field(description="The rule that decided it, if any.")
     reference: str | None
-    created_at: datetime
+    created_at: datetime = Field(description="When the entry was written.")
+    occurred_at: datetime = Field(
+        description="When its source event happened; for an entry without one (a redemption, "
+        "an adjustment), when it was written."
+    )
 
 
 class RedemptionIn(BaseModel):
@@ -85,6 +123,12 @@ class BulkAwardIn(BaseModel):
 
     reason: Reason = Field(examples=["anniversary gift"])
     awards: list[BulkAward] = Field(min_length=1, max_length=1000)
+    create_customers: bool = Field(
+        default=False,
+        description="Create the customers that do not exist yet. By default an award to an "
+        "unknown customer is refused on its own (listed in `refused`), as a single "
+        "adjustment is, and the others are made.",
+    )
 
     @field_validator("awards")
     @classmethod
@@ -97,7 +141,16 @@ class BulkAwardIn(BaseModel):
         return awards
 
 
+class BulkAwardRefused(BaseModel):
+    customer_id: str
+    status: int = Field(description="What a single adjustment would have answered: 404.")
+    problem: dict[str, Any] = Field(description="An RFC 9457 problem document.")
+
+
 class BulkAwardOut(BaseModel):
-    count: int
-    points: int
+    count: int = Field(description="Awards made.")
+    points: int = Field(description="Points the awards made gave, in all.")
     entries: dict[str, int] = Field(description="Ledger entry id per customer id.")
+    refused: list[BulkAwardRefused] = Field(
+        default_factory=list, description="Awards not made, each with its problem."
+    )

@@ -43,11 +43,17 @@ class InsufficientPoints(Unprocessable):
 
 @dataclass(frozen=True)
 class Balance:
+    """Where a customer's points went: ``earned - redeemed - expired - reversed + adjusted
+    == available + pending`` at every instant (``adjusted`` is signed)."""
+
     available: int
     pending: int
     lifetime_earned: int
     redeemed: int
     expired: int
+    earned: int
+    reversed: int
+    adjusted: int
 
 
 def _open(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
@@ -58,15 +64,20 @@ def _open(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     )
 
 
-def _balance_statement() -> Select[int, int]:
+def _balance_statement() -> Select[int, int, int]:
     now: BindParameter[datetime] = bindparam("now")
 
     def total(when: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((when, PointLot.remaining), else_=0)), 0)
 
-    return select(total(PointLot.available_at <= now), total(PointLot.available_at > now)).where(
-        PointLot.customer_id == bindparam("customer_id"), _open(now)
-    )
+    # Lots past their expiry that the expiry job has not turned into entries yet are
+    # neither available nor pending any more: they count as expired already, so that the
+    # balance adds up between the expiry instant and the job's run.
+    return select(
+        total(and_(_open(now), PointLot.available_at <= now)),
+        total(and_(_open(now), PointLot.available_at > now)),
+        total(PointLot.expires_at <= now),
+    ).where(PointLot.customer_id == bindparam("customer_id"), PointLot.remaining != 0)
 
 
 # Built once: every event reads the balance, and constructing this expression (and its
@@ -84,7 +95,10 @@ async def balance(
         pending=int(row[1]),
         lifetime_earned=customer.points_earned,
         redeemed=customer.points_redeemed,
-        expired=customer.points_expired,
+        expired=customer.points_expired + int(row[2]),
+        earned=customer.points_earned,
+        reversed=customer.points_reversed,
+        adjusted=customer.points_adjusted,
     )
 
 

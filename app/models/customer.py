@@ -1,12 +1,13 @@
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
 
 ID_LENGTH = 128
+PROFILE_TEXT_LENGTH = 200
 
 
 class Customer(Base):
@@ -18,6 +19,8 @@ class Customer(Base):
     """
 
     __tablename__ = "customers"
+    # The customer list, newest first, one keyset page at a time.
+    __table_args__ = (Index("ix_customers_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -35,6 +38,15 @@ class Customer(Base):
     points_expired: Mapped[int] = mapped_column(default=0)
     points_reversed: Mapped[int] = mapped_column(default=0)
     points_adjusted: Mapped[int] = mapped_column(default=0)
+    # The profile the shop owns (PATCH /v1/customers/{id}); erasure clears it.
+    display_name: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
+    reference: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
+    marketing_opt_in: Mapped[bool] = mapped_column(default=False, server_default=false())
+    leaderboard_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    birthday: Mapped[date | None]
+    profile_updated_at: Mapped[datetime | None]
+    # Set on the pseudonymous row an erasure leaves behind (its id is the pseudonym).
+    erased_at: Mapped[datetime | None]
 
 
 class CustomerBadge(Base):

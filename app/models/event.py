@@ -26,6 +26,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_customer_id_occurred_at", "customer_id", "occurred_at"),
+        # GET /v1/events across every customer, newest first, a keyset page at a time.
+        Index("ix_events_occurred_at_id", "occurred_at", "id"),
         # Metrics: range scans by type that group by customer, and sum or list what was
         # spent, without visiting the table (whose rows carry the whole body and response:
         # reading them was most of the time of historical CLTV and the predictive fit).

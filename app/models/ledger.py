@@ -2,11 +2,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, select, text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 from app.models.customer import ID_LENGTH
+from app.models.event import Event
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -18,6 +20,26 @@ class EntryKind(StrEnum):
     expire = "expire"
     reverse = "reverse"
     adjust = "adjust"
+
+
+def _source_occurred_at(context: DefaultExecutionContext) -> datetime:
+    """When the entry's source event happened; for an entry without one (a redemption, an
+    adjustment), when the entry is written.
+
+    A writer that knows the event passes ``occurred_at`` itself and this never runs; for
+    one that does not, it costs a primary-key read of the event (claimed earlier in the
+    same transaction), so that no entry is ever written without the time.
+    """
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    event_id = parameters.get("event_id")
+    if event_id is not None:
+        occurred_at: datetime | None = context.connection.scalar(
+            select(Event.occurred_at).where(Event.id == event_id)
+        )
+        if occurred_at is not None:
+            return occurred_at
+    created_at = parameters.get("created_at")
+    return created_at if isinstance(created_at, datetime) else utcnow()
 
 
 class LedgerEntry(Base):
@@ -35,6 +57,8 @@ class LedgerEntry(Base):
     reason: Mapped[str] = mapped_column(String(500))
     reference: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the source event happened (``created_at`` is when the entry was written).
+    occurred_at: Mapped[datetime] = mapped_column(default=_source_occurred_at)
 
 
 class PointLot(Base):

@@ -48,6 +48,7 @@ class EventStep:
             rule_id=rule_id,
             reason=reason[:500],
             created_at=self.unit.now,
+            occurred_at=self.event.occurred_at,
         )
         self.unit.entries.append(entry)
         data = {**self._ids(rule_id), "entry_id": None, "points": points, "reference": None}
@@ -73,11 +74,12 @@ class EventStep:
         self.state.lots.append(lot)
         self.state.points_earned += points
         now = self.unit.now
-        if expires_at is None or expires_at > now:
-            if available_at <= now:
-                self.state.available += points
-            else:
-                self.state.pending += points
+        if expires_at is not None and expires_at <= now:
+            self.state.overdue += points  # a back-dated event's points, already past expiry
+        elif available_at <= now:
+            self.state.available += points
+        else:
+            self.state.pending += points
 
     def set_tier(self, tier: str, rule_id: str | None, rule_name: str | None) -> bool:
         previous = self.state.tier

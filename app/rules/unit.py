@@ -109,6 +109,9 @@ class CustomerState:
     points_adjusted: int = 0
     available: int = 0
     pending: int = 0
+    # Points of lots past their expiry that the expiry job has not processed yet: already
+    # expired for the balance, as ``app.ledger.service.balance`` counts them.
+    overdue: int = 0
     badges: set[str] = field(default_factory=set)
     perks: dict[str, Perk] = field(default_factory=dict)
     # Open lots, loaded only for customers with a refund in the unit (what a clawback takes).
@@ -122,7 +125,10 @@ class CustomerState:
             "pending": self.pending,
             "lifetime_earned": self.points_earned,
             "redeemed": self.points_redeemed,
-            "expired": self.points_expired,
+            "expired": self.points_expired + self.overdue,
+            "earned": self.points_earned,
+            "reversed": self.points_reversed,
+            "adjusted": self.points_adjusted,
         }
 
 

@@ -8,6 +8,7 @@ a subscription only receives messages emitted after it was created.
 """
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +30,7 @@ class EventType(StrEnum):
     perk_granted = "perk.granted"
     notification_requested = "notification.requested"
     feedback_detractor = "feedback.detractor"
+    customer_erased = "customer.erased"
 
 
 ALL_WEBHOOK_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
@@ -140,3 +142,14 @@ async def points_moved(
 def is_detractor(survey: str, score: int) -> bool:
     """NPS 0-6, or CSAT 1-2."""
     return (survey == "nps" and score <= 6) or (survey == "csat" and score <= 2)
+
+
+async def customer_erased(session: AsyncSession, customer_id: str, erased_at: datetime) -> None:
+    """Tell the shop's other systems to erase the customer too. The one message that still
+    names the erased id: it is what the receiver needs, and it is deleted after delivery
+    like every other message (``REINFORCE_WEBHOOK_RETENTION_DAYS``)."""
+    await emit(
+        session,
+        EventType.customer_erased,
+        {"customer_id": customer_id, "erased_at": erased_at.isoformat().replace("+00:00", "Z")},
+    )

@@ -32,6 +32,9 @@ async def test_purchase_earns_a_point_per_whole_currency_unit(
         "lifetime_earned": 49,
         "redeemed": 0,
         "expired": 0,
+        "earned": 49,
+        "reversed": 0,
+        "adjusted": 0,
     }
 
 

@@ -287,6 +287,9 @@ async def test_purchase_points_stay_pending_through_the_return_window(
             "lifetime_earned": 50,
             "redeemed": 0,
             "expired": 0,
+            "earned": 50,
+            "reversed": 0,
+            "adjusted": 0,
         }
         assert (await redeem(client, headers, 21)).status_code == 422
         # A refund takes back the order's own pending points first.
@@ -346,13 +349,27 @@ async def test_adjustments_need_a_reason_and_admin(
 async def test_bulk_award(
     app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    body = {
+    body: dict[str, Any] = {
         "reason": "anniversary",
         "awards": [{"customer_id": "alice", "points": 10}, {"customer_id": "bob", "points": 20}],
     }
+    # Unknown customers are refused one by one, as single adjustments are; the rest is made.
+    await earn(client, admin_headers, "5")  # alice exists, bob does not
     response = await client.post("/v1/adjustments/bulk", json=body, headers=admin_headers)
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert (made["count"], made["points"], list(made["entries"])) == (1, 10, ["alice"])
+    assert [(r["customer_id"], r["status"]) for r in made["refused"]] == [("bob", 404)]
+    assert made["refused"][0]["problem"]["type"] == "urn:reinforce:problem:not-found"
+    assert (await client.get("/v1/customers/bob", headers=admin_headers)).status_code == 404
+    assert (await points(client, admin_headers))["available"] == 15
+
+    response = await client.post(
+        "/v1/adjustments/bulk", json={**body, "create_customers": True}, headers=admin_headers
+    )
     assert response.status_code == 201
     assert (response.json()["count"], response.json()["points"]) == (2, 30)
+    assert response.json()["refused"] == []
     assert (await points(client, admin_headers, "bob"))["available"] == 20
     twice = {
         "reason": "x",

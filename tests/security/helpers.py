@@ -18,7 +18,9 @@ async def give_points(
     """Create the customers (a bulk award creates them) with these balances."""
     awards = [{"customer_id": c, "points": p} for c, p in points.items()]
     response = await client.post(
-        "/v1/adjustments/bulk", json={"reason": "welcome", "awards": awards}, headers=admin
+        "/v1/adjustments/bulk",
+        json={"reason": "welcome", "awards": awards, "create_customers": True},
+        headers=admin,
     )
     assert response.status_code == 201, response.text
 

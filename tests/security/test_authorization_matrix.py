@@ -107,6 +107,8 @@ async def test_authorization_matrix(
         assert await call(method, path, alice) == 403, where
         assert await call(method, path, bob) == 403, where
 
-    # What the shopper routes answered was each shopper's own data.
+    # What the shopper routes answered was each shopper's own data. The erasure route has
+    # erased alice (and any later route saw her as unknown): her next award recreates her.
+    await give_points(client, admin_headers, {"alice": 1, "bob": 1})
     assert (await client.get("/v1/me", headers=alice)).json()["id"] == "alice"
     assert (await client.get("/v1/me", headers=bob)).json()["id"] == "bob"

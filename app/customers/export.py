@@ -1,0 +1,134 @@
+"""Everything held about a customer as one document (GDPR article 15).
+
+One reader per section, run in order: a new kind of record (coupons, say) is one more
+reader here and one more field in ``CustomerExport``.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers import service
+from app.customers.privacy_schemas import (
+    CustomerExport,
+    ExportedCustomer,
+    OrderOut,
+    ReferralOut,
+    SurveyAnswerOut,
+)
+from app.customers.schemas import Aggregates, BadgeOut, PerkOut, ProfileOut
+from app.events.read_schemas import StoredEvent, StoredEventDetail
+from app.ledger import service as ledger
+from app.ledger.schemas import BalanceOut, LedgerEntryOut
+from app.models import CustomerPerk, Event, LedgerEntry, Order, Referral
+from app.models.base import utcnow
+
+Reader = Callable[[AsyncSession, str], Awaitable[list[Any]]]
+
+
+async def _events(session: AsyncSession, customer_id: str) -> list[StoredEventDetail]:
+    rows = await session.scalars(
+        select(Event).where(Event.customer_id == customer_id).order_by(Event.occurred_at, Event.id)
+    )
+    return [
+        StoredEventDetail.model_validate(
+            {**StoredEvent.model_validate(e).model_dump(), "answer": e.response}
+        )
+        for e in rows
+    ]
+
+
+async def _ledger(session: AsyncSession, customer_id: str) -> list[LedgerEntryOut]:
+    rows = await session.scalars(
+        select(LedgerEntry).where(LedgerEntry.customer_id == customer_id).order_by(LedgerEntry.id)
+    )
+    return [LedgerEntryOut.model_validate(e) for e in rows]
+
+
+async def _badges(session: AsyncSession, customer_id: str) -> list[BadgeOut]:
+    return [
+        BadgeOut(badge=b.badge, awarded_at=b.awarded_at)
+        for b in await service.badges(session, customer_id)
+    ]
+
+
+async def _perks(session: AsyncSession, customer_id: str) -> list[PerkOut]:
+    rows = await session.scalars(
+        select(CustomerPerk)
+        .where(CustomerPerk.customer_id == customer_id)
+        .order_by(CustomerPerk.granted_at, CustomerPerk.id)
+    )
+    return [PerkOut(perk=p.perk, granted_at=p.granted_at, expires_at=p.expires_at) for p in rows]
+
+
+async def _survey_answers(session: AsyncSession, customer_id: str) -> list[SurveyAnswerOut]:
+    rows = await session.execute(
+        select(Event.id, Event.occurred_at, Event.channel, Event.survey, Event.score, Event.data)
+        .where(Event.customer_id == customer_id, Event.survey.is_not(None))
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return [
+        SurveyAnswerOut(
+            event_id=r.id,
+            occurred_at=r.occurred_at,
+            channel=r.channel,
+            survey=r.survey,
+            score=r.score,
+            comment=r.data.get("comment"),
+        )
+        for r in rows
+    ]
+
+
+async def _orders(session: AsyncSession, customer_id: str) -> list[OrderOut]:
+    rows = await session.scalars(
+        select(Order)
+        .join(Event, Event.id == Order.purchase_event_id)
+        .where(Order.customer_id == customer_id)
+        .order_by(Event.occurred_at, Order.id)
+    )
+    return [OrderOut.model_validate(o) for o in rows]
+
+
+async def _referrals(session: AsyncSession, customer_id: str) -> list[ReferralOut]:
+    rows = await session.scalars(
+        select(Referral)
+        .where(Referral.referrer_id == customer_id)
+        .order_by(Referral.occurred_at, Referral.referred_customer_id)
+    )
+    return [ReferralOut.model_validate(r) for r in rows]
+
+
+SECTIONS: dict[str, Reader] = {
+    "events": _events,
+    "ledger": _ledger,
+    "badges": _badges,
+    "perks": _perks,
+    "survey_answers": _survey_answers,
+    "orders": _orders,
+    "referrals": _referrals,
+}
+
+
+async def export(session: AsyncSession, customer_id: str) -> CustomerExport:
+    """404 for an unknown (or erased) customer."""
+    customer = await service.get(session, customer_id)
+    now = utcnow()
+    points = await ledger.balance(session, customer, now)
+    sections = {name: await read(session, customer.id) for name, read in SECTIONS.items()}
+    return CustomerExport(
+        exported_at=now,
+        customer=ExportedCustomer(
+            id=customer.id,
+            created_at=customer.created_at,
+            first_seen_at=customer.first_seen_at,
+            tier=customer.tier,
+            tier_changed_at=customer.tier_changed_at,
+            profile=ProfileOut.model_validate(customer),
+            aggregates=Aggregates.model_validate(customer),
+            points=BalanceOut.model_validate(points),
+        ),
+        **sections,
+    )
