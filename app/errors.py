@@ -329,6 +329,8 @@ _DESCRIPTIONS = {
     422: "The request is well-formed but not valid (`errors` says where), or refused by a "
     "business rule.",
     429: "Too many requests; retry after the time in `Retry-After`.",
+    500: "An unexpected error: a problem document (`internal-error`) carrying the request "
+    "id to quote, never a stack trace.",
     503: "The database is busy or unreachable; retry after the time in `Retry-After`.",
 }
 

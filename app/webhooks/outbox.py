@@ -19,7 +19,9 @@ from app.models.base import utcnow
 from app.rules.engine import Effect
 
 
-class EventType(StrEnum):
+class WebhookEventType(StrEnum):
+    """The kinds of webhook message (not the behaviour events shops post)."""
+
     points_earned = "points.earned"
     points_redeemed = "points.redeemed"
     points_reversed = "points.reversed"
@@ -32,13 +34,16 @@ class EventType(StrEnum):
     feedback_detractor = "feedback.detractor"
 
 
+# The name before webhook and behaviour types were told apart in the OpenAPI document.
+EventType = WebhookEventType
+
 # Ledger entry kinds (app.models.EntryKind values) and the message each one emits.
 POINTS_EVENTS = {
-    "earn": EventType.points_earned,
-    "redeem": EventType.points_redeemed,
-    "reverse": EventType.points_reversed,
-    "expire": EventType.points_expired,
-    "adjust": EventType.points_adjusted,
+    "earn": WebhookEventType.points_earned,
+    "redeem": WebhookEventType.points_redeemed,
+    "reverse": WebhookEventType.points_reversed,
+    "expire": WebhookEventType.points_expired,
+    "adjust": WebhookEventType.points_adjusted,
 }
 
 
@@ -75,12 +80,12 @@ async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[st
     return subscriptions
 
 
-async def subscribed(session: AsyncSession, type_: EventType) -> bool:
+async def subscribed(session: AsyncSession, type_: WebhookEventType) -> bool:
     """Whether any enabled subscription wants ``type_`` (what ``emit`` would write for)."""
     return any(not types or type_.value in types for _, types in await _subscriptions(session))
 
 
-async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
+async def emit(session: AsyncSession, type_: WebhookEventType, data: dict[str, Any]) -> str | None:
     """Queue ``{type, timestamp, data}`` for every subscription that wants ``type_``.
 
     Answers the message id (the ``webhook-id``), or None when nobody subscribes. Never
@@ -153,7 +158,7 @@ async def feedback_received(
     if is_detractor(survey, score):
         await emit(
             session,
-            EventType.feedback_detractor,
+            WebhookEventType.feedback_detractor,
             {"customer_id": customer_id, "event_id": event_id, "survey": survey, "score": score},
         )
 
@@ -167,7 +172,7 @@ async def badge_awarded(
 ) -> None:
     await emit(
         session,
-        EventType.badge_awarded,
+        WebhookEventType.badge_awarded,
         {**_effect_ids(customer_id, event_id, effect), "badge": effect.badge},
     )
 
@@ -177,7 +182,7 @@ async def tier_changed(
 ) -> None:
     await emit(
         session,
-        EventType.tier_changed,
+        WebhookEventType.tier_changed,
         {**_effect_ids(customer_id, event_id, effect), "tier": effect.tier, "previous": previous},
     )
 
@@ -188,7 +193,7 @@ async def perk_granted(
     expires_at = effect.perk_expires_at
     await emit(
         session,
-        EventType.perk_granted,
+        WebhookEventType.perk_granted,
         {
             **_effect_ids(customer_id, event_id, effect),
             "perk": effect.perk,
@@ -202,7 +207,7 @@ async def notification_requested(
 ) -> None:
     await emit(
         session,
-        EventType.notification_requested,
+        WebhookEventType.notification_requested,
         {
             **_effect_ids(customer_id, event_id, effect),
             "notification": effect.notification,
