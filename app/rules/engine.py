@@ -54,6 +54,7 @@ from app.rules.schemas import (
     TierThreshold,
     normalize_operand,
 )
+from app.schemas import MAX_AWARD_POINTS, MAX_EVENT_POINTS
 
 ActionName = Literal[
     "award_points", "multiply_points", "award_badge", "set_tier", "grant_perk", "notify"
@@ -651,7 +652,9 @@ def _award_maker(
     to_int: Callable[[Decimal], int] = math.ceil if rounding == "ceil" else math.floor
     half = Decimal("0.5") if rounding == "nearest" else Decimal(0)
     step = action.round_to or 1
-    cap = action.max_points
+    # Never more than the contract's bound, whatever the fact's value: an award too large
+    # for the ledger would fail every event the rule sees.
+    cap = action.max_points or MAX_AWARD_POINTS
 
     def award(c: _Ctx) -> Effect | None:
         raw = get(c)
@@ -1179,7 +1182,7 @@ def _multiplier_extras(effects: Sequence[Effect]) -> dict[int, int]:
     for i, e in enumerate(effects):
         if e.action == "multiply_points" and e.factor is not None:
             product = _DEC.multiply(product, e.factor)
-            total = math.floor(_DEC.multiply(base, product))
+            total = max(previous, min(math.floor(_DEC.multiply(base, product)), MAX_EVENT_POINTS))
             extras[i] = total - previous
             previous = total
     return extras

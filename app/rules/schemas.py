@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +35,7 @@ from app.rules.facts import (
     describe_facts,
     resolve_fact,
 )
+from app.schemas import MAX_AWARD_POINTS, MAX_DB_INT, MAX_EVENT_POINTS, BoundedDatetime
 
 MAX_CONDITION_DEPTH: Final[int] = 10
 MAX_CONDITION_NODES: Final[int] = 200
@@ -406,18 +406,24 @@ class AwardPointsAction(BaseModel):
 
     type: Literal["award_points"] = Field(description="Action type.")
     points: int | None = Field(
-        default=None, gt=0, description="Fixed mode: award exactly this many points."
+        default=None,
+        gt=0,
+        le=MAX_AWARD_POINTS,
+        description="Fixed mode: award exactly this many points.",
     )
     per_unit: float | None = Field(
         default=None,
         gt=0,
+        le=1_000_000,
         allow_inf_nan=False,
         description="Proportional mode: points per unit of the 'of' fact; the award is "
-        "round(value * per_unit * multiplier).",
+        f"round(value * per_unit * multiplier), at most max_points and never more than "
+        f"{MAX_AWARD_POINTS}.",
     )
     multiplier: float | None = Field(
         default=None,
         gt=0,
+        le=1_000,
         allow_inf_nan=False,
         description="Proportional mode only: extra factor, default 1.",
     )
@@ -434,14 +440,16 @@ class AwardPointsAction(BaseModel):
     round_to: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_AWARD_POINTS,
         description="Proportional mode only: round to a multiple of this step (e.g. 10), using "
         "the rounding mode.",
     )
     max_points: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_AWARD_POINTS,
         description="Proportional mode only: cap on the award, applied after rounding and "
-        "before any multiply_points.",
+        f"before any multiply_points. Without it the cap is {MAX_AWARD_POINTS}.",
     )
 
     @model_validator(mode="after")
@@ -609,7 +617,9 @@ class PerCustomerLimit(BaseModel):
 
     model_config = _STRICT
 
-    count: int = Field(gt=0, description="Maximum firings per customer in each period.")
+    count: int = Field(
+        gt=0, le=MAX_DB_INT, description="Maximum firings per customer in each period."
+    )
     period: Period = Field(
         default="lifetime",
         description="Calendar period in UTC of the event's occurred_at: lifetime, day, week "
@@ -629,6 +639,7 @@ class Limits(BaseModel):
     budget_points: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_EVENT_POINTS * 1000,
         description="Total points this rule may ever issue across all customers. A firing "
         "whose points would not fit in what is left does not happen at all.",
     )
@@ -690,10 +701,10 @@ class RuleDocument(BaseModel):
         description="When this rule fires, rules with a higher priority number (lower "
         "priority) are not evaluated for the event; rules of the same priority still are.",
     )
-    active_from: AwareDatetime | None = Field(
+    active_from: BoundedDatetime | None = Field(
         default=None, description="The rule applies to events occurring at or after this time."
     )
-    active_until: AwareDatetime | None = Field(
+    active_until: BoundedDatetime | None = Field(
         default=None,
         description="The rule applies to events occurring strictly before this time; must be "
         "after active_from.",
@@ -928,10 +939,10 @@ class BacktestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: AwareDatetime = Field(
+    from_: BoundedDatetime = Field(
         alias="from", description="Start of the window (inclusive), by event occurred_at."
     )
-    to: AwareDatetime = Field(description="End of the window (exclusive).")
+    to: BoundedDatetime = Field(description="End of the window (exclusive); after 'from'.")
     rules: list[RuleIn] = Field(
         min_length=1,
         max_length=500,
