@@ -4,7 +4,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, BigPoints, utcnow
 
 ID_LENGTH = 128
 
@@ -30,11 +30,11 @@ class Customer(Base):
     first_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
     last_purchase_at: Mapped[datetime | None]
     referral_count: Mapped[int] = mapped_column(default=0)
-    points_earned: Mapped[int] = mapped_column(default=0)
-    points_redeemed: Mapped[int] = mapped_column(default=0)
-    points_expired: Mapped[int] = mapped_column(default=0)
-    points_reversed: Mapped[int] = mapped_column(default=0)
-    points_adjusted: Mapped[int] = mapped_column(default=0)
+    points_earned: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_redeemed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_expired: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_adjusted: Mapped[int] = mapped_column(BigPoints, default=0)
 
 
 class CustomerBadge(Base):

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, BigPoints, utcnow
 from app.models.customer import ID_LENGTH
 
 # A customer is active at an instant when they have one of these event types in the
@@ -115,9 +115,9 @@ class Order(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3))
     refunded_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
-    points_earned: Mapped[int] = mapped_column(default=0)
-    points_reversed: Mapped[int] = mapped_column(default=0)
-    points_shortfall: Mapped[int] = mapped_column(default=0)
+    points_earned: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_shortfall: Mapped[int] = mapped_column(BigPoints, default=0)
 
 
 class Referral(Base):
