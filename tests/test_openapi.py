@@ -70,3 +70,28 @@ async def test_docs_pages_load_their_assets_from_the_service(client: httpx.Async
         loaded = await client.get(script)
         assert loaded.status_code == 200
         assert len(loaded.content) > 100_000
+
+
+def test_constraints_the_api_enforces_are_stated(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    no_nul = "^[^\\x00]*$"
+    assert schemas["ReviewData"]["properties"]["text"]["anyOf"][0]["pattern"] == no_nul
+    assert schemas["AdjustmentIn"]["properties"]["points"]["not"] == {"const": 0}
+    occurred_at = schemas["PurchaseEvent"]["properties"]["occurred_at"]
+    assert occurred_at["format"] == "date-time"
+    assert occurred_at["pattern"].startswith("^(19[7-9]")
+    number, text = schemas["PurchaseData"]["properties"]["amount"]["anyOf"]
+    assert number["maximum"] == 9999999999.9999
+    assert "pattern" in text
+    assert "16 levels" in schemas["PurchaseEvent"]["properties"]["attributes"]["description"]
+    assert "422" in schemas["ReferralData"]["properties"]["referred_customer_id"]["description"]
+    assert "after 'from'" in schemas["BacktestIn"]["properties"]["to"]["description"]
+    assert "strictly increasing" in schemas["TierLadder"]["properties"]["tiers"]["description"]
+    assert schemas["AwardPointsAction"]["properties"]["points"]["anyOf"][0]["maximum"] == 10**9
+    (cursor,) = [
+        p
+        for p in app.openapi()["paths"]["/v1/customers/{customer_id}/ledger"]["get"]["parameters"]
+        if p["name"] == "cursor"
+    ]
+    assert "422" in cursor["description"]
+    assert cursor["schema"]["anyOf"][0]["pattern"]

@@ -129,7 +129,8 @@ class RefundData(_Data):
 
 class ReferralData(_Data):
     referred_customer_id: ExternalId = Field(
-        description="The new customer; the referrer is the event's `customer_id`."
+        description="The new customer; the referrer is the event's `customer_id`, which "
+        "must differ (a customer referring themselves is a 422)."
     )
 
 
