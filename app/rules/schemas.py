@@ -35,7 +35,13 @@ from app.rules.facts import (
     describe_facts,
     resolve_fact,
 )
-from app.schemas import MAX_AWARD_POINTS, MAX_DB_INT, MAX_EVENT_POINTS, BoundedDatetime
+from app.schemas import (
+    MAX_AWARD_POINTS,
+    MAX_DB_BIGINT,
+    MAX_DB_INT,
+    MAX_EVENT_POINTS,
+    BoundedDatetime,
+)
 
 MAX_CONDITION_DEPTH: Final[int] = 10
 MAX_CONDITION_NODES: Final[int] = 200
@@ -796,7 +802,9 @@ class TierThreshold(BaseModel):
 
     tier: Slug = Field(description="Tier slug, e.g. 'silver'.")
     min_lifetime_points: int = Field(
-        ge=0, description="Lifetime points at or above which the customer holds this tier."
+        ge=0,
+        le=MAX_DB_BIGINT,
+        description="Lifetime points at or above which the customer holds this tier.",
     )
 
 
