@@ -987,7 +987,11 @@ class BacktestRuleOut(BaseModel):
 
 
 class BacktestOut(BaseModel):
-    from_: datetime = Field(serialization_alias="from")
+    # One alias both ways: the document has a single schema per model, which must name
+    # the member as it is sent.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    from_: datetime = Field(alias="from")
     to: datetime
     events_replayed: int = Field(
         description="Events replayed, including those before 'from' that only build state."
