@@ -123,5 +123,5 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem_schemas())
     _declare_common_problems(schema)
-    _hoist_inline_mappings(schema["paths"], components)
+    _hoist_inline_mappings([schema["paths"], list(components.values())], components)
     return schema

@@ -1,12 +1,13 @@
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from openapi_spec_validator import validate
 
-from app.openapi import OPERATION_IDS
+from app.openapi import OPERATION_IDS, _hoist_inline_mappings
 
 COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
@@ -95,3 +96,22 @@ def test_constraints_the_api_enforces_are_stated(app: FastAPI) -> None:
     ]
     assert "422" in cursor["description"]
     assert cursor["schema"]["anyOf"][0]["pattern"]
+
+
+def test_a_nested_union_in_a_discriminator_mapping_becomes_a_component() -> None:
+    inner = {
+        "oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}],
+        "discriminator": {"propertyName": "method"},
+    }
+    outer = {
+        "oneOf": [{"$ref": "#/components/schemas/C"}, inner],
+        "discriminator": {
+            "propertyName": "metric",
+            "mapping": {"c": "#/components/schemas/C", "two-kinds": inner},
+        },
+    }
+    components: dict[str, Any] = {}
+    _hoist_inline_mappings({"paths": outer}, components)
+    assert components == {"TwoKindsUnion": inner}
+    assert outer["discriminator"]["mapping"]["two-kinds"] == "#/components/schemas/TwoKindsUnion"
+    assert outer["oneOf"][1] == {"$ref": "#/components/schemas/TwoKindsUnion"}
