@@ -39,6 +39,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/openapi-spec-validator openapi/openapi.json
 
 format: install
 	$(BIN)/ruff format .

@@ -100,7 +100,10 @@ class Settings(BaseSettings):
         description="Days points earned by a purchase stay pending (the return window).",
     )
     points_validity_days: int = Field(
-        default=365, ge=0, description="Days earned points stay valid; 0 means they never expire."
+        default=365,
+        ge=0,
+        le=36_500,
+        description="Days earned points stay valid; 0 means they never expire.",
     )
     refund_allow_negative_balance: bool = Field(
         default=False,

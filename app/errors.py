@@ -1,6 +1,7 @@
 """RFC 9457 problem details: one error base class and the handlers that render it."""
 
 import logging
+import re
 import sqlite3
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -239,19 +240,37 @@ _HTTP_SLUGS = {
 }
 
 
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the API serves on this path, read from the OpenAPI document: Starlette's
+    own ``Allow`` names only the first route matching the path, while GET and POST on one
+    path are often separate routes."""
+    path = request.url.path
+    methods = {
+        method.upper()
+        for template, item in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+        for method in item
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or fallback
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route matches {request.method} {request.url.path}."
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}."
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        detail = f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}."
     return _render(
         request,
         status=exc.status_code,
         slug=_HTTP_SLUGS.get(exc.status_code, "http-error"),
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 
@@ -294,17 +313,32 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+def internal_error_problem(exc: BaseException, instance: str | None) -> dict[str, Any]:
+    """The last line of defence: log ``exc`` with its stack, and answer the problem document
+    (``internal-error``, carrying the request id) that the client sees instead.
+
+    For the 500 handler below, and for a batch, which fails the one item that raised
+    rather than the whole request. The body never carries the exception's text: it may
+    quote data, SQL or secrets; the log line with the same request id has it all.
+    """
+    logger.error("unhandled error", exc_info=exc, extra={"path": instance})
+    return problem_document(
+        status=500,
+        slug="internal-error",
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+        instance=instance,
+    )
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     if is_transient_database_error(exc):
         # Raised in a middleware, where _database_error does not reach.
         return _database_unavailable(request, exc, headers=_request_id_header())
-    logger.exception("unhandled error", extra={"path": request.url.path})
-    return _render(
-        request,
-        status=500,
-        slug="internal-error",
-        detail="An unexpected error occurred. Quote the request id when reporting it.",
+    return JSONResponse(
+        internal_error_problem(exc, request.url.path),
+        status_code=500,
         headers=_request_id_header(),
+        media_type=PROBLEM_MEDIA_TYPE,
     )
 
 
@@ -329,6 +363,8 @@ _DESCRIPTIONS = {
     422: "The request is well-formed but not valid (`errors` says where), or refused by a "
     "business rule.",
     429: "Too many requests; retry after the time in `Retry-After`.",
+    500: "An unexpected error: a problem document (`internal-error`) carrying the request "
+    "id to quote, never a stack trace.",
     503: "The database is busy or unreachable; retry after the time in `Retry-After`.",
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.auth import service as auth_service
@@ -21,7 +21,7 @@ from app.auth.tokens import TokenCodec
 from app.config import Settings, get_settings
 from app.customers.router import router as customers_router
 from app.database import Database
-from app.errors import install_problem_handlers, problem_responses, problem_schemas
+from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
@@ -34,6 +34,7 @@ from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
+from app.openapi import build_document, operation_id
 from app.rules.router import router as rules_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
@@ -68,22 +69,6 @@ async def _ensure_bootstrap_key(settings: Settings, database: Database) -> None:
             name="bootstrap",
             scopes=[Scope.admin],
         )
-
-
-def _declare_common_problems(schema: dict[str, Any]) -> None:
-    """Problems any route of a kind can answer, declared here once so that no route
-    (today's or tomorrow's) forgets: 429 and 503 (database unavailable: authenticating
-    alone reads it) for every authenticated operation; for every one with a body, 413
-    (too large) and 400 (not decodable as JSON text at all)."""
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            responses = operation.setdefault("responses", {})
-            if operation.get("security"):
-                responses.setdefault("429", problem_responses(429)[429])
-                responses.setdefault("503", problem_responses(503)[503])
-            if "requestBody" in operation:
-                responses.setdefault("413", problem_responses(413)[413])
-                responses.setdefault("400", problem_responses(400)[400])
 
 
 @asynccontextmanager
@@ -122,11 +107,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    # Swagger UI and ReDoc from the files fastapi-offline ships, not a CDN: /docs works on
+    # a machine without internet access.
+    app = FastAPIOffline(
         title="reinforce",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # One schema per model: generated clients get one RuleDocument, not an -Input and
+        # an -Output twin.
+        separate_input_output_schemas=False,
     )
     app.state.settings = settings
     app.state.tokens = TokenCodec(settings)
@@ -174,15 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-            _declare_common_problems(schema)
-            app.openapi_schema = schema
+            app.openapi_schema = build_document(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,5 +1,10 @@
+import logging
+
 import httpx
+import pytest
 from fastapi import FastAPI
+
+from app.errors import internal_error_problem
 
 PROBLEM = "application/problem+json"
 
@@ -57,8 +62,17 @@ async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient)
     response = await client.delete("/healthz")
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
     assert response.json()["type"] == "urn:reinforce:problem:method-not-allowed"
+
+
+async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    # GET and POST on /v1/api-keys are two routes; Allow must name both.
+    response = await client.options("/v1/api-keys")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    response = await client.patch("/v1/rules/some-rule")
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PUT"
 
 
 async def test_unhandled_error_is_500_without_internals(
@@ -99,3 +113,40 @@ async def test_absurdly_nested_json_is_a_400_problem(
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["type"] == "urn:reinforce:problem:malformed-request"
+
+
+async def test_an_unexpected_error_is_a_500_problem_with_the_request_id(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode() -> None:
+        raise KeyError("secret-internal-detail")
+
+    app.add_api_route("/explode", explode)
+    with caplog.at_level(logging.ERROR, logger="app.errors"):
+        response = await client.get("/explode", headers={"X-Request-ID": "req-500-check"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["x-request-id"] == "req-500-check"
+    problem = response.json()
+    assert problem["type"] == "urn:reinforce:problem:internal-error"
+    assert problem["request_id"] == "req-500-check"
+    assert "secret-internal-detail" not in response.text
+    assert "Traceback" not in response.text
+    (record,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.exc_info is not None
+    assert "secret-internal-detail" in str(record.exc_info[1])
+
+
+def test_internal_error_problem_logs_and_answers_the_document(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        with caplog.at_level(logging.ERROR, logger="app.errors"):
+            problem = internal_error_problem(exc, "/v1/events/batch")
+    assert problem["status"] == 500
+    assert problem["type"] == "urn:reinforce:problem:internal-error"
+    assert problem["instance"] == "/v1/events/batch"
+    assert "boom" not in str(problem)
+    assert caplog.records[-1].exc_info is not None

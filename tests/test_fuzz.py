@@ -1,7 +1,9 @@
 """Schemathesis against the app and the committed OpenAPI document.
 
-A bounded number of generated requests per operation, with an admin key: no 5xx, every
-status code declared, every response (problems included) shaped as declared.
+A bounded number of generated requests per operation, with an admin key, under every
+Schemathesis check but those in DISABLED (with the reason): no 5xx, every status code
+declared, every response (problems included) shaped as declared, schema-violating requests
+refused, authentication not ignored, the Allow header of a 405 right.
 """
 
 from collections.abc import Iterator
@@ -12,14 +14,10 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS as REGISTERED
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from app.main import create_app
 from tests.conftest import make_settings
@@ -27,12 +25,17 @@ from tests.conftest import make_settings
 COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 ADMIN_KEY = "rk_fuzz_" + "k" * 40
 CUSTOMER = "alice"
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+# Every check Schemathesis has (`--checks all`) but these, each with the reason.
+DISABLED: dict[str, str] = {
+    # Some schema-valid requests are refused by rules JSON Schema cannot state: across
+    # fields (either `points` or `per_unit`, strictly increasing tiers, one customer twice
+    # in a bulk award, `to` after `from`, self-referral), by the state of the data
+    # (insufficient points, a cursor this API never issued, a webhook host that does not
+    # resolve to a public address), or by storage (NUL in any text, member names included).
+    # Each is a 422 problem pointing at the value and is stated in the field's
+    # description; tests/test_openapi.py checks the ones a keyword can carry are stated.
+    "positive_data_acceptance": "refusals JSON Schema cannot express; see above",
+}
 
 
 @pytest.fixture
@@ -52,6 +55,9 @@ def fuzzed_app(database_url: str) -> Iterator[FastAPI]:
 
 
 SCHEMA = schemathesis.openapi.from_path(COMMITTED)
+# Read after the schema is loaded: that registers the OpenAPI checks.
+CHECKS = [check for check in REGISTERED.get_all() if check.__name__ not in DISABLED]
+assert len(CHECKS) + len(DISABLED) >= 14, [check.__name__ for check in CHECKS]
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 
 
@@ -109,6 +115,15 @@ def test_api_conforms_to_its_schema(fuzzed_app: FastAPI, label: str, mode: Gener
         suppress_health_check=list(HealthCheck),
     )
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=headers, checks=CHECKS, app=fuzzed_app)
+        sent: dict[str, str] | None = headers
+        if (
+            case.meta is not None
+            and case.meta.is_negative_at(ParameterLocation.HEADER)
+            and "Authorization" not in (case.headers or {})
+        ):
+            # The case is about the missing Authorization header: adding the key back
+            # would turn it into a valid request the checks then call accepted.
+            sent = None
+        case.call_and_validate(headers=sent, checks=CHECKS, app=fuzzed_app)
 
     run()

@@ -25,7 +25,11 @@ async def test_readyz_refuses_an_unmigrated_database(empty_database_url: str) ->
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["status"] != "ok"
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:reinforce:problem:not-ready"
+    assert problem["schema_revision"] is None
+    assert problem["expected_revision"] is not None
 
 
 async def test_prometheus_metrics_need_a_key(

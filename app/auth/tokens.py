@@ -105,6 +105,14 @@ class TokenCodec:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token has no customer")
+        issued, expires = claims["iat"], claims["exp"]
+        numeric = all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in (issued, expires)
+        )
+        if not numeric or not 0 < expires - issued <= self.ttl.total_seconds():
+            # A token minted here never lives longer than the TTL; one that does was signed
+            # elsewhere with the key (a script, a leaked secret) and is refused all the same.
+            raise InvalidToken("the token's lifetime exceeds the maximum")
         return subject
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:

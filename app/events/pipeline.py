@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.database import driver_errors, is_transient_database_error
+from app.database import driver_errors
 from app.errors import Conflict, ProblemError
 from app.events import counters, load, writer
 from app.idempotency import body_hash
@@ -285,7 +285,6 @@ async def _run(
 
 
 def _failure(exc: Exception) -> Answer:
-    """A unit the database (or a bug) failed: the caller answers it as any such error."""
-    if not is_transient_database_error(exc):
-        logger.error("event failed in the pipeline", exc_info=exc)
+    """A unit the database (or a bug) failed: the caller answers it as any such error (and
+    logs it, with the request id of the request that waits for it)."""
     return Answer(500, error=exc)

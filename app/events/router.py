@@ -11,6 +11,7 @@ from app.database import is_transient_database_error
 from app.errors import (
     ProblemError,
     document_for,
+    internal_error_problem,
     problem_document,
     problem_responses,
     validation_detail,
@@ -101,7 +102,7 @@ def _problem(error: BaseException, instance: str) -> dict[str, Any]:
                 detail="The database was busy or unreachable; send this event again.",
                 instance=instance,
             )
-        error = pipeline.InternalError()
+        return internal_error_problem(error, instance)
     return document_for(error, instance)
 
 

@@ -1,32 +1,73 @@
 """The event envelope and the typed ``data`` of each event type."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.events.types import EventType
 from app.ledger.schemas import BalanceOut
-from app.schemas import ExternalId
+from app.schemas import (
+    FREE_JSON_RULES,
+    MAX_YEAR,
+    MIN_YEAR,
+    BoundedDatetime,
+    ExternalId,
+    free_json_errors,
+)
+
+# Below 10^10 with 4 decimals: numeric(18,4) columns (order amounts, a customer's lifetime
+# spend) hold ten thousand orders of the largest amount.
+MAX_AMOUNT = Decimal("9999999999.9999")
+# A positive decimal as plain text: no exponent, sign, spaces or leading zeros.
+_AMOUNT_PATTERN = (
+    r"^([1-9][0-9]{0,9}(\.[0-9]{1,4})?"
+    r"|0\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$"
+)
+_AMOUNT_TEXT = re.compile(_AMOUNT_PATTERN)
+
+
+def _amount_text(value: object) -> object:
+    if isinstance(value, str) and not _AMOUNT_TEXT.match(value):
+        raise PydanticCustomError(
+            "decimal_parsing",
+            "an amount is a positive decimal such as '49.90': at most 10 digits before "
+            "the point and 4 after, no sign, exponent or spaces",
+        )
+    return value
+
 
 Amount = Annotated[
     Decimal,
+    BeforeValidator(_amount_text),
     Field(
         gt=0,
-        max_digits=18,
+        le=MAX_AMOUNT,
+        max_digits=14,
         decimal_places=4,
-        description="A positive decimal, as a string (preferred, exact) or a number.",
+        description="A positive decimal below 10^10 with at most 4 decimal places, as a "
+        "string (preferred, exact) or a number.",
         examples=["49.90"],
+    ),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": float(MAX_AMOUNT)},
+                {"type": "string", "pattern": _AMOUNT_PATTERN},
+            ]
+        }
     ),
 ]
 Currency = Annotated[
@@ -34,12 +75,15 @@ Currency = Annotated[
     StringConstraints(pattern=r"^[A-Z]{3}$"),
     Field(description="ISO 4217 code, three capital letters.", examples=["EUR"]),
 ]
-ShortText = Annotated[str, StringConstraints(max_length=100)]
+# PostgreSQL text cannot hold NUL; stated as a pattern so that the document says so.
+_NO_NUL = r"^[^\x00]*$"
+ShortText = Annotated[str, StringConstraints(max_length=100, pattern=_NO_NUL)]
+LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=_NO_NUL)]
 Attributes = Annotated[
     dict[str, Any],
     Field(
         description='Free shop-specific facts (for example `{"store": "berlin"}`) '
-        "that rules can read as `attributes.<name>`.",
+        f"that rules can read as `attributes.<name>`: at most 50 members, {FREE_JSON_RULES}.",
         max_length=50,
     ),
 ]
@@ -71,14 +115,15 @@ class RefundData(_Data):
 
 class ReferralData(_Data):
     referred_customer_id: ExternalId = Field(
-        description="The new customer; the referrer is the event's `customer_id`."
+        description="The new customer; the referrer is the event's `customer_id`, which "
+        "must differ (a customer referring themselves is a 422)."
     )
 
 
 class ReviewData(_Data):
     rating: int = Field(ge=1, le=5)
     product_id: ExternalId | None = None
-    text: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    text: LongText | None = None
 
 
 class RenewalData(_Data):
@@ -109,13 +154,13 @@ class SocialEngagementData(FreeData):
 class NpsAnswer(_Data):
     survey: Literal["nps"]
     score: int = Field(ge=0, le=10, description="0-10: promoters 9-10, detractors 0-6.")
-    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    comment: LongText | None = None
 
 
 class CsatAnswer(_Data):
     survey: Literal["csat"]
     score: int = Field(ge=1, le=5, description="1-5: satisfied is 4 or 5.")
-    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    comment: LongText | None = None
 
 
 FeedbackData = Annotated[NpsAnswer | CsatAnswer, Field(discriminator="survey")]
@@ -126,11 +171,37 @@ class _Envelope(BaseModel):
 
     id: ExternalId = Field(description="Your unique id for this event; retries reuse it.")
     customer_id: ExternalId
-    occurred_at: AwareDatetime = Field(description="When it happened, with a timezone offset.")
+    occurred_at: BoundedDatetime = Field(
+        description=f"When it happened: RFC 3339 text with a timezone offset (not a Unix "
+        f"number), in the years {MIN_YEAR} to {MAX_YEAR} as written."
+    )
     channel: ShortText | None = Field(
         default=None, description="Where it happened: web, app, store, ...", examples=["web"]
     )
     attributes: Attributes = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _free_json_bounded(self) -> Self:
+        """Free-form members (attributes, the extra members of free-form data) are stored
+        as JSON and hashed: refuse what a database or the hash cannot carry, at its place."""
+        found = list(free_json_errors(self.attributes, ("attributes",)))
+        data = getattr(self, "data", None)
+        data = data if isinstance(data, BaseModel) else None
+        if data is not None:
+            found += free_json_errors(data.model_extra or {}, ("data",))
+            for index, item in enumerate(getattr(data, "items", None) or ()):
+                found += free_json_errors(item.model_extra or {}, ("data", "items", index))
+        if found:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("free_json", reason), loc=loc, input=None
+                    )
+                    for loc, reason in found[:10]
+                ],
+            )
+        return self
 
 
 class PurchaseEvent(_Envelope):

@@ -5,13 +5,13 @@ import os
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.database import DatabaseDep
-from app.errors import problem_responses
+from app.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -27,6 +27,24 @@ class Readiness(BaseModel):
     expected_revision: str | None
 
 
+class NotReadyProblem(BaseModel):
+    """A 503 problem (`not-ready`) carrying what the readiness check found."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    database: str = Field(description="`ok`, or the kind of error reaching it.")
+    schema_revision: str | None = Field(description="The database's migration revision.")
+    expected_revision: str | None = Field(description="The revision this build expects.")
+
+
+class NotReady(ProblemError):
+    status, slug, title = 503, "not-ready", "Not ready"
+
+
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
     """The process is up. Says nothing about its dependencies."""
@@ -36,30 +54,37 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready to serve traffic."}},
+    responses={
+        503: {
+            "description": "Not ready to serve traffic: the database is unreachable or its "
+            "schema is not at the expected migration.",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": NotReadyProblem.model_json_schema()}},
+        }
+    },
 )
-async def readyz(request: Request, database: DatabaseDep, response: Response) -> Readiness:
+async def readyz(request: Request, database: DatabaseDep) -> Readiness:
     """The database answers and its schema is at the migration head this build expects."""
     expected: str | None = request.app.state.migration_head
     try:
         async with database.read_sessionmaker() as session:
             current = await session.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # any failure to reach or read the database means not ready
-        response.status_code = 503
-        return Readiness(
-            status="unavailable",
-            database=f"error: {type(exc).__name__}",
-            schema_revision=None,
-            expected_revision=expected,
+        raise NotReady(
+            "The database cannot be reached or read.",
+            extra={
+                "database": f"error: {type(exc).__name__}",
+                "schema_revision": None,
+                "expected_revision": expected,
+            },
+        ) from exc
+    if current != expected:
+        raise NotReady(
+            "The database schema is not at the migration this build expects: run "
+            "`reinforce migrate`.",
+            extra={"database": "ok", "schema_revision": current, "expected_revision": expected},
         )
-    ready = current == expected
-    if not ready:
-        response.status_code = 503
     return Readiness(
-        status="ok" if ready else "migrations pending",
-        database="ok",
-        schema_revision=current,
-        expected_revision=expected,
+        status="ok", database="ok", schema_revision=current, expected_revision=expected
     )
 
 

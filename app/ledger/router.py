@@ -23,7 +23,15 @@ from app.ledger.schemas import (
 )
 from app.models import Customer, EntryKind, LedgerEntry
 from app.models.base import utcnow
-from app.schemas import MAX_PAGE_SIZE, ExternalId, Page, decode_cursor, encode_cursor
+from app.schemas import (
+    CURSOR_DESCRIPTION,
+    CURSOR_PATTERN,
+    MAX_PAGE_SIZE,
+    ExternalId,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(tags=["ledger"])
 
@@ -47,7 +55,9 @@ class InvalidCursor(Unprocessable):
 async def list_ledger(
     customer_id: CustomerId,
     session: ReadSession,
-    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=100, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> Page[LedgerEntryOut]:
     """Every points movement of a customer, newest first, each with its reason."""

@@ -12,7 +12,16 @@ from pydantic import (
 
 from app.schemas import ExternalId
 
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# Something besides spaces (they are stripped), and no NUL, which PostgreSQL cannot store.
+Reason = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=200,
+        strip_whitespace=True,
+        pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
+    ),
+]
 Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
 
 
@@ -86,7 +95,8 @@ class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     points: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)] = Field(
-        description="Positive to credit, negative to debit; never zero."
+        description="Positive to credit, negative to debit; never zero.",
+        json_schema_extra={"not": {"const": 0}},
     )
     reason: Reason = Field(examples=["goodwill: late delivery"])
 

@@ -1,5 +1,6 @@
-"""Read request bodies once, at the door: refuse what is too large (413) and JSON text no
-database can store (422), before anything parses or stores it."""
+"""Read request bodies once, at the door: refuse what is too large (413), JSON whose
+meaning is ambiguous (400: a member name repeated in one object, nesting past what a parser
+can follow) and JSON text no database can store (422), before anything parses or stores it."""
 
 import json
 from typing import Any
@@ -51,10 +52,18 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
 
-        # Only a \u escape can put NUL or a lone surrogate into JSON text (raw control
-        # characters are invalid JSON), so most bodies are never parsed here.
-        if b"\\u" in body and _is_json(scope):
-            pointer = _unstorable_text(body)
+        if body and _is_json(scope):
+            try:
+                document = _parse(body)
+                # Only a \u escape can put NUL or a lone surrogate into JSON text (raw
+                # control characters are invalid JSON), so most bodies need no walk.
+                pointer = _unstorable_text(document) if b"\\u" in body else None
+            except _Ambiguous as exc:
+                await _malformed(str(exc), scope, receive, send)
+                return
+            except RecursionError:
+                await _malformed("The JSON body is nested too deeply.", scope, receive, send)
+                return
             if pointer is not None:
                 await _unstorable(pointer, scope, receive, send)
                 return
@@ -111,12 +120,38 @@ def _find(node: Any, path: list[str]) -> list[str] | None:
     return None
 
 
-def _unstorable_text(body: bytes) -> str | None:
-    """JSON pointer to the first string holding NUL or a lone surrogate, if any."""
+class _Ambiguous(ValueError):
+    """JSON text that parsers read differently."""
+
+
+_NOT_JSON = object()
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        names = [key for key, _ in pairs]
+        repeated = next(key for index, key in enumerate(names) if key in names[:index])
+        # Parsers disagree on which of two values wins (the first, the last, an error):
+        # a proxy and this service could read two different requests from the same bytes.
+        raise _Ambiguous(f"The member name {repeated!r} appears twice in one JSON object.")
+    return members
+
+
+def _parse(body: bytes) -> Any:
+    """The body as JSON; ``_NOT_JSON`` when it is not JSON at all (the route answers that)."""
     try:
-        document = json.loads(body)
+        return json.loads(body, object_pairs_hook=_members)
+    except _Ambiguous:
+        raise
     except ValueError:
-        return None  # not JSON: the route's own parsing answers that
+        return _NOT_JSON
+
+
+def _unstorable_text(document: Any) -> str | None:
+    """JSON pointer to the first string holding NUL or a lone surrogate, if any."""
+    if document is _NOT_JSON:
+        return None
     found = _find(document, [])
     if found is None:
         return None
@@ -135,6 +170,13 @@ async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> 
         instance=scope["path"],
     )
     await JSONResponse(body, status_code=413, media_type=PROBLEM_MEDIA_TYPE)(scope, receive, send)
+
+
+async def _malformed(detail: str, scope: Scope, receive: Receive, send: Send) -> None:
+    body = problem_document(
+        status=400, slug="malformed-request", detail=detail, instance=scope["path"]
+    )
+    await JSONResponse(body, status_code=400, media_type=PROBLEM_MEDIA_TYPE)(scope, receive, send)
 
 
 async def _unstorable(pointer: str, scope: Scope, receive: Receive, send: Send) -> None:

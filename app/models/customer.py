@@ -4,7 +4,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, BigPoints, utcnow
 
 ID_LENGTH = 128
 PROFILE_TEXT_LENGTH = 200
@@ -33,11 +33,11 @@ class Customer(Base):
     first_purchase_at: Mapped[datetime | None] = mapped_column(index=True)
     last_purchase_at: Mapped[datetime | None]
     referral_count: Mapped[int] = mapped_column(default=0)
-    points_earned: Mapped[int] = mapped_column(default=0)
-    points_redeemed: Mapped[int] = mapped_column(default=0)
-    points_expired: Mapped[int] = mapped_column(default=0)
-    points_reversed: Mapped[int] = mapped_column(default=0)
-    points_adjusted: Mapped[int] = mapped_column(default=0)
+    points_earned: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_redeemed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_expired: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_adjusted: Mapped[int] = mapped_column(BigPoints, default=0)
     # The profile the shop owns (PATCH /v1/customers/{id}); erasure clears it.
     display_name: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
     reference: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))

@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.events.types import ACTIVITY_TYPES
-from app.models.base import Base, utcnow
+from app.models.base import Base, BigPoints, utcnow
 from app.models.customer import ID_LENGTH
 
 # The activity index's predicate over the activity types (app.events.types):
@@ -116,9 +116,9 @@ class Order(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3))
     refunded_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
-    points_earned: Mapped[int] = mapped_column(default=0)
-    points_reversed: Mapped[int] = mapped_column(default=0)
-    points_shortfall: Mapped[int] = mapped_column(default=0)
+    points_earned: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_reversed: Mapped[int] = mapped_column(BigPoints, default=0)
+    points_shortfall: Mapped[int] = mapped_column(BigPoints, default=0)
 
 
 class Referral(Base):

@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, select, t
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, BigPoints, utcnow
 from app.models.customer import ID_LENGTH
 from app.models.event import Event
 
@@ -51,7 +51,7 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(16))
-    points: Mapped[int]
+    points: Mapped[int] = mapped_column(BigPoints)
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True)
     rule_id: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(500))
@@ -91,8 +91,8 @@ class PointLot(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
     event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
-    points: Mapped[int]
-    remaining: Mapped[int]
+    points: Mapped[int] = mapped_column(BigPoints)
+    remaining: Mapped[int] = mapped_column(BigPoints)
     available_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, JSONType, utcnow
+from app.models.base import Base, BigPoints, JSONType, utcnow
 from app.models.customer import ID_LENGTH
 
 RULE_ID_LENGTH = 64
@@ -69,7 +69,7 @@ class RuleLimitCounter(Base):
     rule_id: Mapped[str] = mapped_column(String(RULE_ID_LENGTH), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     period_key: Mapped[str] = mapped_column(String(16), primary_key=True)
-    count: Mapped[int]
+    count: Mapped[int] = mapped_column(BigPoints)
 
 
 class RuleBudget(Base):
@@ -78,4 +78,4 @@ class RuleBudget(Base):
     __tablename__ = "rule_budgets"
 
     rule_id: Mapped[str] = mapped_column(String(RULE_ID_LENGTH), primary_key=True)
-    issued: Mapped[int]
+    issued: Mapped[int] = mapped_column(BigPoints)

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +33,13 @@ from app.rules.facts import (
     FactSpec,
     describe_facts,
     resolve_fact,
+)
+from app.schemas import (
+    MAX_AWARD_POINTS,
+    MAX_DB_BIGINT,
+    MAX_DB_INT,
+    MAX_EVENT_POINTS,
+    BoundedDatetime,
 )
 
 MAX_CONDITION_DEPTH: Final[int] = 10
@@ -405,18 +411,24 @@ class AwardPointsAction(BaseModel):
 
     type: Literal["award_points"] = Field(description="Action type.")
     points: int | None = Field(
-        default=None, gt=0, description="Fixed mode: award exactly this many points."
+        default=None,
+        gt=0,
+        le=MAX_AWARD_POINTS,
+        description="Fixed mode: award exactly this many points.",
     )
     per_unit: float | None = Field(
         default=None,
         gt=0,
+        le=1_000_000,
         allow_inf_nan=False,
         description="Proportional mode: points per unit of the 'of' fact; the award is "
-        "round(value * per_unit * multiplier).",
+        f"round(value * per_unit * multiplier), at most max_points and never more than "
+        f"{MAX_AWARD_POINTS}.",
     )
     multiplier: float | None = Field(
         default=None,
         gt=0,
+        le=1_000,
         allow_inf_nan=False,
         description="Proportional mode only: extra factor, default 1.",
     )
@@ -433,14 +445,16 @@ class AwardPointsAction(BaseModel):
     round_to: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_AWARD_POINTS,
         description="Proportional mode only: round to a multiple of this step (e.g. 10), using "
         "the rounding mode.",
     )
     max_points: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_AWARD_POINTS,
         description="Proportional mode only: cap on the award, applied after rounding and "
-        "before any multiply_points.",
+        f"before any multiply_points. Without it the cap is {MAX_AWARD_POINTS}.",
     )
 
     @model_validator(mode="after")
@@ -608,7 +622,9 @@ class PerCustomerLimit(BaseModel):
 
     model_config = _STRICT
 
-    count: int = Field(gt=0, description="Maximum firings per customer in each period.")
+    count: int = Field(
+        gt=0, le=MAX_DB_INT, description="Maximum firings per customer in each period."
+    )
     period: Period = Field(
         default="lifetime",
         description="Calendar period in UTC of the event's occurred_at: lifetime, day, week "
@@ -628,6 +644,7 @@ class Limits(BaseModel):
     budget_points: int | None = Field(
         default=None,
         gt=0,
+        le=MAX_EVENT_POINTS * 1000,
         description="Total points this rule may ever issue across all customers. A firing "
         "whose points would not fit in what is left does not happen at all.",
     )
@@ -689,10 +706,10 @@ class RuleDocument(BaseModel):
         description="When this rule fires, rules with a higher priority number (lower "
         "priority) are not evaluated for the event; rules of the same priority still are.",
     )
-    active_from: AwareDatetime | None = Field(
+    active_from: BoundedDatetime | None = Field(
         default=None, description="The rule applies to events occurring at or after this time."
     )
-    active_until: AwareDatetime | None = Field(
+    active_until: BoundedDatetime | None = Field(
         default=None,
         description="The rule applies to events occurring strictly before this time; must be "
         "after active_from.",
@@ -784,7 +801,9 @@ class TierThreshold(BaseModel):
 
     tier: Slug = Field(description="Tier slug, e.g. 'silver'.")
     min_lifetime_points: int = Field(
-        ge=0, description="Lifetime points at or above which the customer holds this tier."
+        ge=0,
+        le=MAX_DB_BIGINT,
+        description="Lifetime points at or above which the customer holds this tier.",
     )
 
 
@@ -927,10 +946,10 @@ class BacktestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: AwareDatetime = Field(
+    from_: BoundedDatetime = Field(
         alias="from", description="Start of the window (inclusive), by event occurred_at."
     )
-    to: AwareDatetime = Field(description="End of the window (exclusive).")
+    to: BoundedDatetime = Field(description="End of the window (exclusive); after 'from'.")
     rules: list[RuleIn] = Field(
         min_length=1,
         max_length=500,
@@ -967,7 +986,11 @@ class BacktestRuleOut(BaseModel):
 
 
 class BacktestOut(BaseModel):
-    from_: datetime = Field(serialization_alias="from")
+    # One alias both ways: the document has a single schema per model, which must name
+    # the member as it is sent.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    from_: datetime = Field(alias="from")
     to: datetime
     events_replayed: int = Field(
         description="Events replayed, including those before 'from' that only build state."

@@ -22,7 +22,7 @@ from app.idempotency import IdempotencyKeyHeader
 from app.ledger import router as ledger_routes
 from app.ledger.schemas import LedgerEntryOut, Movement, RedemptionIn
 from app.models.base import utcnow
-from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
+from app.schemas import CURSOR_DESCRIPTION, CURSOR_PATTERN, MAX_PAGE_SIZE, ExternalId, Page
 from app.shoppers.schemas import JsonWebKeySet, ShopperToken, TokenRequest
 
 router = APIRouter()
@@ -93,7 +93,9 @@ async def get_me(customer_id: ShopperId, session: ReadSession) -> CustomerOut:
 async def get_my_ledger(
     customer_id: ShopperId,
     session: ReadSession,
-    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=100, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> Page[LedgerEntryOut]:
     """The shopper's own points movements, newest first. Shopper token only."""

@@ -19,7 +19,9 @@ from app.models import MessageStatus, WebhookMessage, WebhookSubscription
 from app.models.base import utcnow
 
 
-class EventType(StrEnum):
+class WebhookEventType(StrEnum):
+    """The kinds of webhook message (not the behaviour events shops post)."""
+
     points_earned = "points.earned"
     points_redeemed = "points.redeemed"
     points_reversed = "points.reversed"
@@ -33,15 +35,18 @@ class EventType(StrEnum):
     customer_erased = "customer.erased"
 
 
-ALL_WEBHOOK_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
+# The name before webhook and behaviour types were told apart in the OpenAPI document.
+EventType = WebhookEventType
+
+ALL_WEBHOOK_TYPES: frozenset[str] = frozenset(t.value for t in WebhookEventType)
 
 # Ledger entry kinds (app.models.EntryKind values) and the message each one emits.
 POINTS_EVENTS = {
-    "earn": EventType.points_earned,
-    "redeem": EventType.points_redeemed,
-    "reverse": EventType.points_reversed,
-    "expire": EventType.points_expired,
-    "adjust": EventType.points_adjusted,
+    "earn": WebhookEventType.points_earned,
+    "redeem": WebhookEventType.points_redeemed,
+    "reverse": WebhookEventType.points_reversed,
+    "expire": WebhookEventType.points_expired,
+    "adjust": WebhookEventType.points_adjusted,
 }
 
 
@@ -78,7 +83,7 @@ async def _subscriptions(session: AsyncSession) -> list[tuple[uuid.UUID, list[st
     return subscriptions
 
 
-async def emit(session: AsyncSession, type_: EventType, data: dict[str, Any]) -> str | None:
+async def emit(session: AsyncSession, type_: WebhookEventType, data: dict[str, Any]) -> str | None:
     """Queue ``{type, timestamp, data}`` for every subscription that wants ``type_``.
 
     Answers the message id (the ``webhook-id``), or None when nobody subscribes. Never

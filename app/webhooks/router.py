@@ -9,7 +9,14 @@ from app.config import Settings
 from app.database import ReadSession, Session
 from app.errors import Unprocessable, problem_responses
 from app.models import MessageStatus
-from app.schemas import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from app.schemas import (
+    CURSOR_DESCRIPTION,
+    CURSOR_PATTERN,
+    MAX_PAGE_SIZE,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from app.webhooks import service
 from app.webhooks.schemas import (
     AttemptOut,
@@ -28,7 +35,9 @@ router = APIRouter(
 )
 
 WebhookId = Annotated[uuid.UUID, Path(description="The subscription's id.")]
-Cursor = Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")]
+Cursor = Annotated[
+    str | None, Query(max_length=100, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.webhooks.outbox import EventType
+from app.webhooks.outbox import WebhookEventType
 
 Url = Annotated[AnyHttpUrl, Field(description="http(s) URL of a public host.")]
 EventTypes = Annotated[
-    list[EventType],
-    Field(max_length=len(EventType), description="The types to receive; empty means all."),
+    list[WebhookEventType],
+    Field(max_length=len(WebhookEventType), description="The types to receive; empty means all."),
 ]
 Description = Annotated[str, StringConstraints(max_length=500)]
 

@@ -23,11 +23,33 @@ def networks(allowed: Sequence[str]) -> list[IPNetwork]:
     return [ipaddress.ip_network(n, strict=False) for n in allowed]
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _translated_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a translating form carries, reachable through it: NAT64
+    (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and the deprecated IPv4-compatible
+    ``::a.b.c.d``."""
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        # ::1 (loopback) and :: are IPv6 addresses of their own, judged as such.
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _permitted(address: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        address = address.ipv4_mapped  # the same socket on a dual-stack host
     if any(address in network for network in allowed):
         return True
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _translated_ipv4(address)
+        if embedded is not None:
+            # Judged by where the packets end up: http://[64:ff9b::7f00:1]/ is 127.0.0.1.
+            # An allowed IPv4 network does not extend to its translated spellings.
+            return embedded.is_global and not embedded.is_multicast
     # is_global excludes private, loopback, link-local, shared (CGNAT), reserved and
     # documentation ranges; multicast is global for some groups but never a web server.
     return address.is_global and not address.is_multicast

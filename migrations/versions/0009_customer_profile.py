@@ -7,7 +7,7 @@ their source event happened, backfilled from the events (or, for entries without
 event, from ``created_at``). Two indexes serve the customer and event lists, newest first.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 21:10:00.000000
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import app.models.base
 
 revision: str = '0009'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

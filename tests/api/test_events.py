@@ -121,6 +121,11 @@ async def test_a_customer_is_referred_once(
         (
             {"data": {"order_id": "o", "amount": "-5", "currency": "EUR"}},
             "/data/amount",
+            "positive decimal",
+        ),
+        (
+            {"data": {"order_id": "o", "amount": -5, "currency": "EUR"}},
+            "/data/amount",
             "greater than 0",
         ),
         (

@@ -54,3 +54,15 @@ async def test_a_request_logs_no_secret(
     await client.get("/v1/api-keys", headers={"Authorization": "Bearer rk_wrong_" + "x" * 30})
     assert secret not in caplog.text
     assert "rk_wrong_" not in caplog.text
+
+
+def test_extras_are_redacted_too() -> None:
+    # The "database unavailable" warning logs the URL path as an extra; a key pasted into
+    # the path would otherwise reach the JSON log as its own field.
+    record = _record("database unavailable: %s", "OperationalError")
+    record.path = f"/v1/customers/{KEY}/ledger"
+    record.details = {"tokens": [TOKEN], "count": 3}
+    RedactSecrets().filter(record)
+    assert record.path == "/v1/customers/[redacted]/ledger"
+    assert record.details == {"tokens": ["[redacted]"], "count": 3}
+    assert record.levelname == "INFO"

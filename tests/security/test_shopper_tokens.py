@@ -189,6 +189,16 @@ def _forgeries(settings: Settings, genuine: str) -> dict[str, str]:
             secret,
             algorithm="HS256",
         ),
+        "lifetime past the maximum": jwt.encode(
+            _claims(exp=int((datetime.now(UTC) + timedelta(days=30)).timestamp())),
+            secret,
+            algorithm="HS256",
+        ),
+        "issued after it expires": jwt.encode(
+            _claims(iat=int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())),
+            secret,
+            algorithm="HS256",
+        ),
         "payload swapped": f"{header}.{other}.{signature}",
         "signature altered": f"{header}.{payload}.{flipped}",
         "signature removed": f"{header}.{payload}.",

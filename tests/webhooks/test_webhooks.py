@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from ipaddress import ip_address
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from app.config import Settings
 from app.models import WebhookMessage
 from app.models.base import utcnow
-from app.webhooks import worker
+from app.webhooks import targets, worker
 from tests.conftest import make_settings
 from tests.factories import event, purchase
 from tests.receiver import Receiver, receiver
@@ -150,6 +151,13 @@ async def test_unknown_event_types_are_refused(
         "http://[::1]/hook",  # loopback, but IPv6: not in the allowed 127.0.0.0/8
         "http://[::ffff:10.0.0.1]/hook",
         "http://0.0.0.0/hook",
+        # IPv6 forms that carry a loopback IPv4 address, refused by the embedded address
+        # even though the loopback network is allowed here.
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64
+        "http://[2002:7f00:1::]/hook",  # 6to4
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+        "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of the metadata address
     ],
 )
 async def test_non_public_targets_are_refused(
@@ -650,3 +658,9 @@ async def test_a_dry_run_emits_nothing(
     )
     assert response.status_code == 200
     assert await messages(client, admin_headers, created["id"]) == []
+
+
+def test_translated_forms_of_a_public_address_are_accepted() -> None:
+    for form in ("64:ff9b::808:808", "2002:808:808::", "::ffff:8.8.8.8"):
+        assert targets._permitted(ip_address(form), []), form
+    assert not targets._permitted(ip_address("::"), [])

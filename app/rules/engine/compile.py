@@ -30,6 +30,7 @@ from app.rules.schemas import (
     RuleDocument,
     SetTierAction,
 )
+from app.schemas import MAX_AWARD_POINTS
 
 # A maker returns None for an award that came to zero points: there is nothing to record.
 EffectMaker = Callable[[_Ctx], Effect | None]
@@ -56,7 +57,9 @@ def _award_maker(
     to_int: Callable[[Decimal], int] = math.ceil if rounding == "ceil" else math.floor
     half = Decimal("0.5") if rounding == "nearest" else Decimal(0)
     step = action.round_to or 1
-    cap = action.max_points
+    # Never more than the contract's bound, whatever the fact's value: an award too large
+    # for the ledger would fail every event the rule sees.
+    cap = action.max_points or MAX_AWARD_POINTS
 
     def award(c: _Ctx) -> Effect | None:
         raw = get(c)

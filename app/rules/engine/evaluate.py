@@ -12,6 +12,7 @@ from app.rules.engine.context import _DEC, _Ctx
 from app.rules.engine.outcome import Effect, Outcome, RuleError, RuleRuntimeError, SkippedRule
 from app.rules.engine.ruleset import CompiledRuleset
 from app.rules.facts import NO_USAGE, CustomerFacts, EventFacts, LimitUsage
+from app.schemas import MAX_EVENT_POINTS
 
 _MAX_MESSAGE: Final[int] = 300
 
@@ -183,7 +184,7 @@ def _multiplier_extras(effects: Sequence[Effect]) -> dict[int, int]:
     for i, e in enumerate(effects):
         if e.action == "multiply_points" and e.factor is not None:
             product = _DEC.multiply(product, e.factor)
-            total = math.floor(_DEC.multiply(base, product))
+            total = max(previous, min(math.floor(_DEC.multiply(base, product)), MAX_EVENT_POINTS))
             extras[i] = total - previous
             previous = total
     return extras
