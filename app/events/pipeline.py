@@ -145,12 +145,7 @@ async def _unit(
     ]
     for index, item in enumerate(items):
         if answers[index] is None and item.event.id in stored:
-            digest, response = stored[item.event.id]
-            answers[index] = (
-                Answer(200, response)
-                if digest == item.digest
-                else Answer(409, error=EventIdConflict(item.event.id))
-            )
+            answers[index] = _repeat(item, *stored[item.event.id])
     unit = await load.state(conn, ruleset, [items[i].event for i in fresh], now)
     targets = await load.subscriptions(conn)
     judge = Judge(ruleset, policy, _wanted(targets))
@@ -159,12 +154,7 @@ async def _unit(
         item = items[index]
         earlier = accepted.get(item.event.id)
         if earlier is not None:
-            digest, response = earlier
-            answers[index] = (
-                Answer(200, response)
-                if digest == item.digest
-                else Answer(409, error=EventIdConflict(item.event.id))
-            )
+            answers[index] = _repeat(item, *earlier)
             continue
         try:
             reduced = reduce(judge, unit, item.event, explain=item.explain)
@@ -189,6 +179,13 @@ async def _unit(
         await writer.write(conn, unit, targets)
     assert all(a is not None for a in answers)
     return [a for a in answers if a is not None]
+
+
+def _repeat(item: Item, digest: str, response: dict[str, Any]) -> Answer:
+    """An id already processed: its answer replayed for the same body, else a conflict."""
+    if digest == item.digest:
+        return Answer(200, response)
+    return Answer(409, error=EventIdConflict(item.event.id))
 
 
 def _wanted(targets: load.Subscriptions) -> frozenset[str]:
