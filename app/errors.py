@@ -104,6 +104,12 @@ class Unprocessable(ProblemError):
     status, slug = 422, "unprocessable"
 
 
+class InvalidCursor(Unprocessable):
+    """A page cursor this API did not issue (every paginated list answers it alike)."""
+
+    slug = "invalid-cursor"
+
+
 def problem_document(
     *,
     status: int,

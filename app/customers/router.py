@@ -4,26 +4,19 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
-from app.customers import directory, erasure, export, service
+from app.customers import directory, erasure, export, views
 from app.customers.privacy_schemas import CustomerExport, ErasureOut
 from app.customers.schemas import (
     Aggregates,
-    BadgeOut,
     CustomerOut,
     CustomerSummary,
-    PerkOut,
-    PredictionOut,
     ProfileIn,
     ProfileOut,
 )
 from app.database import ReadSession, Session
-from app.errors import Unprocessable, problem_responses
+from app.errors import InvalidCursor, problem_responses
 from app.keyset import decode_keyset, encode_keyset
-from app.ledger import service as ledger
-from app.ledger.schemas import BalanceOut
-from app.metrics.predictive import latest_prediction
 from app.models import Customer
-from app.models.base import utcnow
 from app.models.customer import PROFILE_TEXT_LENGTH
 from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
 
@@ -34,10 +27,6 @@ CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
 
 # No control characters (PostgreSQL text cannot even hold NUL): a search never needs them.
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-
-
-class InvalidCursor(Unprocessable):
-    slug = "invalid-cursor"
 
 
 def _summary(customer: Customer) -> CustomerSummary:
@@ -118,38 +107,7 @@ async def update_profile(
 )
 async def get_customer(customer_id: CustomerId, session: ReadSession) -> CustomerOut:
     """A customer's points, tier, badges, perks and purchase aggregates."""
-    customer = await service.get(session, customer_id)
-    now = utcnow()
-    balance = await ledger.balance(session, customer, now)
-    predicted = await latest_prediction(session, customer.id)
-    return CustomerOut(
-        id=customer.id,
-        first_seen_at=customer.first_seen_at,
-        tier=customer.tier,
-        badges=[
-            BadgeOut(badge=b.badge, awarded_at=b.awarded_at)
-            for b in await service.badges(session, customer.id)
-        ],
-        perks=[
-            PerkOut(perk=p.perk, granted_at=p.granted_at, expires_at=p.expires_at)
-            for p in await service.active_perks(session, customer.id, now)
-        ],
-        points=BalanceOut.model_validate(balance),
-        aggregates=Aggregates.model_validate(customer),
-        profile=ProfileOut.model_validate(customer),
-        prediction=None
-        if predicted is None
-        else PredictionOut(
-            predicted_clv=predicted.predicted_clv,
-            p_alive=predicted.p_alive,
-            expected_transactions=predicted.expected_transactions,
-            fitted_at=predicted.fit.fitted_at,
-            window_to=predicted.fit.window_to,
-            time_unit=predicted.fit.time_unit,
-            horizon=predicted.fit.horizon,
-            discount_rate=predicted.fit.discount_rate,
-        ),
-    )
+    return await views.customer_view(session, customer_id)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.database import ReadSession
-from app.errors import Unprocessable, problem_responses
+from app.errors import InvalidCursor, problem_responses
 from app.events import reads
 from app.events.read_schemas import StoredEvent, StoredEventDetail
 from app.events.types import EventType
@@ -27,10 +27,6 @@ router = APIRouter(
 )
 
 Instant = AwareDatetime | date
-
-
-class InvalidCursor(Unprocessable):
-    slug = "invalid-cursor"
 
 
 @router.get(

@@ -2,18 +2,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.customers import service as customers
 from app.database import ReadSession, Session
-from app.errors import NotFound, Unprocessable, document_for, problem_responses
+from app.errors import NotFound, document_for, problem_responses
 from app.idempotency import IdempotencyKeyHeader, run_once
-from app.ledger import service
+from app.ledger import service, views
 from app.ledger.schemas import (
     AdjustmentIn,
-    BalanceOut,
     BulkAwardIn,
     BulkAwardOut,
     BulkAwardRefused,
@@ -21,7 +19,6 @@ from app.ledger.schemas import (
     Movement,
     RedemptionIn,
 )
-from app.models import Customer, EntryKind, LedgerEntry
 from app.models.base import utcnow
 from app.schemas import (
     CURSOR_DESCRIPTION,
@@ -29,8 +26,6 @@ from app.schemas import (
     MAX_PAGE_SIZE,
     ExternalId,
     Page,
-    decode_cursor,
-    encode_cursor,
 )
 
 router = APIRouter(tags=["ledger"])
@@ -40,10 +35,6 @@ REPLAY_RESPONSE = {
     "description": "A repeat of an earlier request with the same `Idempotency-Key`: "
     "the first answer, replayed, with `Idempotent-Replayed: true`."
 }
-
-
-class InvalidCursor(Unprocessable):
-    slug = "invalid-cursor"
 
 
 @router.get(
@@ -61,33 +52,7 @@ async def list_ledger(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> Page[LedgerEntryOut]:
     """Every points movement of a customer, newest first, each with its reason."""
-    before = None
-    if cursor is not None:
-        before = decode_cursor(cursor)
-        if before is None:
-            raise InvalidCursor("The cursor is not one this API issued.")
-    await customers.get(session, customer_id)
-    entries = await service.entries_page(session, customer_id, before_id=before, limit=limit + 1)
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return Page[LedgerEntryOut](
-        items=[LedgerEntryOut.model_validate(e) for e in entries],
-        next_cursor=encode_cursor(entries[-1].id) if more else None,
-    )
-
-
-async def _movement(session: AsyncSession, customer: Customer, entry: LedgerEntry) -> Movement:
-    balance = await service.balance(session, customer)
-    return Movement(
-        entry_id=entry.id,
-        customer_id=customer.id,
-        kind=entry.kind,
-        points=entry.points,
-        reason=entry.reason,
-        reference=entry.reference,
-        created_at=entry.created_at,
-        balance=BalanceOut.model_validate(balance),
-    )
+    return await views.ledger_page(session, customer_id, cursor, limit)
 
 
 @router.post(
@@ -109,26 +74,7 @@ async def redeem(
     """Spend points, earliest-expiring first. Never goes below zero, however many
     redemptions race: too few points is a 422 `insufficient-points` that says how many
     are missing, and nothing is written."""
-
-    async def work() -> Movement:
-        customer = await customers.lock(session, customer_id)
-        entry = await service.debit(
-            session,
-            customer,
-            body.points,
-            kind=EntryKind.redeem,
-            reason=body.reason,
-            reference=body.reference,
-        )
-        return await _movement(session, customer, entry)
-
-    return await run_once(
-        session,
-        scope=f"redemption:{customer_id}",
-        key=idempotency_key,
-        request=body,
-        work=work,
-    )
+    return await views.redeem(session, customer_id, body, idempotency_key)
 
 
 @router.post(
@@ -160,7 +106,7 @@ async def adjust(
             reason=body.reason,
             validity_days=request.app.state.settings.points_validity_days,
         )
-        return await _movement(session, customer, entry)
+        return await views.movement(session, customer, entry)
 
     return await run_once(
         session,

@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from app.auth.dependencies import RequireScope, ShopperId
 from app.auth.scopes import Scope
 from app.auth.tokens import TokenCodec
-from app.customers import router as customers_routes
 from app.customers import service as customers
+from app.customers import views as customer_views
 from app.customers.schemas import CustomerOut
 from app.database import ReadSession, Session
 from app.errors import Forbidden, problem_responses
 from app.idempotency import IdempotencyKeyHeader
-from app.ledger import router as ledger_routes
+from app.ledger import views as ledger_views
+from app.ledger.router import REPLAY_RESPONSE
 from app.ledger.schemas import LedgerEntryOut, Movement, RedemptionIn
 from app.models.base import utcnow
 from app.schemas import CURSOR_DESCRIPTION, CURSOR_PATTERN, MAX_PAGE_SIZE, ExternalId, Page
@@ -81,7 +82,7 @@ async def jwks(request: Request) -> JsonWebKeySet:
 )
 async def get_me(customer_id: ShopperId, session: ReadSession) -> CustomerOut:
     """The shopper's own points, tier, badges and perks. Shopper token only."""
-    return await customers_routes.get_customer(customer_id=customer_id, session=session)
+    return await customer_views.customer_view(session, customer_id)
 
 
 @router.get(
@@ -99,9 +100,7 @@ async def get_my_ledger(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> Page[LedgerEntryOut]:
     """The shopper's own points movements, newest first. Shopper token only."""
-    return await ledger_routes.list_ledger(
-        customer_id=customer_id, session=session, cursor=cursor, limit=limit
-    )
+    return await ledger_views.ledger_page(session, customer_id, cursor, limit)
 
 
 @router.post(
@@ -110,7 +109,7 @@ async def get_my_ledger(
     status_code=status.HTTP_201_CREATED,
     response_model=Movement,
     responses={
-        200: {"model": Movement, **ledger_routes.REPLAY_RESPONSE},
+        200: {"model": Movement, **REPLAY_RESPONSE},
         **problem_responses(401, 403, 404, 409, 422),
     },
 )
@@ -128,6 +127,4 @@ async def redeem_mine(
             "Shoppers may not redeem points themselves here; the shop's backend redeems "
             "for them (REINFORCE_SHOPPER_REDEMPTIONS is off)."
         )
-    return await ledger_routes.redeem(
-        customer_id=customer_id, body=body, session=session, idempotency_key=idempotency_key
-    )
+    return await ledger_views.redeem(session, customer_id, body, idempotency_key)

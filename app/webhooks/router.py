@@ -7,7 +7,7 @@ from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
 from app.config import Settings
 from app.database import ReadSession, Session
-from app.errors import Unprocessable, problem_responses
+from app.errors import InvalidCursor, problem_responses
 from app.models import MessageStatus
 from app.schemas import (
     CURSOR_DESCRIPTION,
@@ -39,10 +39,6 @@ Cursor = Annotated[
     str | None, Query(max_length=100, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-
-
-class InvalidCursor(Unprocessable):
-    slug = "invalid-cursor"
 
 
 async def _settings(request: Request) -> Settings:
