@@ -14,8 +14,8 @@ from app.customers import service
 from app.customers.privacy_schemas import (
     CustomerExport,
     ExportedCustomer,
+    ExportedReferral,
     OrderOut,
-    ReferralOut,
     SurveyAnswerOut,
 )
 from app.customers.schemas import Aggregates, BadgeOut, PerkOut, ProfileOut
@@ -92,13 +92,13 @@ async def _orders(session: AsyncSession, customer_id: str) -> list[OrderOut]:
     return [OrderOut.model_validate(o) for o in rows]
 
 
-async def _referrals(session: AsyncSession, customer_id: str) -> list[ReferralOut]:
+async def _referrals(session: AsyncSession, customer_id: str) -> list[ExportedReferral]:
     rows = await session.scalars(
         select(Referral)
         .where(Referral.referrer_id == customer_id)
         .order_by(Referral.occurred_at, Referral.referred_customer_id)
     )
-    return [ReferralOut.model_validate(r) for r in rows]
+    return [ExportedReferral.model_validate(r) for r in rows]
 
 
 SECTIONS: dict[str, Reader] = {

@@ -44,7 +44,7 @@ class OrderOut(BaseModel):
     points_reversed: int
 
 
-class ReferralOut(BaseModel):
+class ExportedReferral(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     referred_customer_id: str = Field(description="The customer they referred.")
@@ -65,7 +65,7 @@ class CustomerExport(BaseModel):
     perks: list[PerkOut] = Field(description="Every perk, lapsed ones too.")
     survey_answers: list[SurveyAnswerOut]
     orders: list[OrderOut]
-    referrals: list[ReferralOut] = Field(description="The referrals the customer made.")
+    referrals: list[ExportedReferral] = Field(description="The referrals the customer made.")
 
 
 class ErasureOut(BaseModel):
