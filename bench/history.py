@@ -83,7 +83,7 @@ COLUMNS = {
     ),
     "ledger_entries": (
         "id", "customer_id", "kind", "points", "event_id", "rule_id", "reason", "reference",
-        "created_at",
+        "created_at", "occurred_at",
     ),
     "point_lots": (
         "id", "customer_id", "entry_id", "event_id", "order_id", "points", "remaining",
@@ -173,7 +173,7 @@ def generate(
                     earned += points
                     h.entries.append(
                         (entry_id, cid, "earn", points, eid, RULE_ID,
-                         f"{RULE_NAME} (purchase {eid})", None, at)
+                         f"{RULE_NAME} (purchase {eid})", None, at, at)
                     )  # fmt: skip
                     h.lots.append(
                         (entry_id, cid, entry_id, eid, order_id, points, points, at,
