@@ -6,6 +6,7 @@ The router and the summary look metrics up here instead of branching on their na
 ``service`` runs their queries. A new metric is a class here and a line in ``REGISTRY``.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -70,7 +71,7 @@ CUSTOMER_LEVEL = (
 BOTH = "Ask for a series (`interval`) or a breakdown (`by`), not both at once."
 
 
-class Metric:
+class Metric(ABC):
     """A metric: its name (and method), queries, typed result and what it supports.
 
     ``queries`` and ``results`` compute it over a scope (with or without a breakdown);
@@ -106,11 +107,14 @@ class Metric:
                 extra={"metric": self.name.value, "by": by.value},
             )
 
+    @abstractmethod
     def queries(self, scope: Scope) -> list[Query[Any]]:
-        raise NotImplementedError
+        """The reads this metric needs for ``scope``."""
 
     def results(self, scope: Scope, fetched: Fetched) -> dict[Key, Result]:
-        raise NotImplementedError
+        """The metric's typed result per group, from what its queries fetched. Every metric
+        but predictive CLTV (one stored fit, read through ``stored``) has them."""
+        raise TypeError(f"{type(self).__name__} has no per-group results")
 
     def series_queries(self, scope: Scope, pieces: Sequence[Window]) -> list[Query[Any]]:
         return [query for piece in pieces for query in self.queries(scope.piece(piece))]
