@@ -29,8 +29,8 @@ from app.models import (
     RuleLimitCounter,
     WebhookSubscription,
 )
+from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.ruleset import ActiveRuleset
 from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
 
 

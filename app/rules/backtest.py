@@ -17,8 +17,8 @@ from app.errors import ProblemError
 from app.events.schemas import AnyEvent, EventIn
 from app.ledger.policy import PointsPolicy
 from app.models import EntryKind, Event, LedgerEntry
+from app.rules.active import ActiveRuleset
 from app.rules.effects import Judge
-from app.rules.ruleset import ActiveRuleset
 from app.rules.schemas import BacktestIn, BacktestOut, BacktestRuleOut, TierLadder
 from app.rules.state import reduce
 from app.rules.unit import UnitState

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.ledger.policy import PointsPolicy, proportional
+from app.rules.active import ActiveRuleset
 from app.rules.engine import Effect, Outcome
 from app.rules.limits import period_key
-from app.rules.ruleset import ActiveRuleset
 from app.rules.unit import CustomerState, Entry, Lot, Message, OrderState, Perk, UnitState, iso
 
 

@@ -18,7 +18,7 @@ from app.database import claim
 from app.errors import Conflict, NotFound
 from app.models import Rule, RulesetHead, RulesetVersion, RuleVersion
 from app.models.base import utcnow
-from app.rules.ruleset import ActiveRuleset
+from app.rules.active import ActiveRuleset
 from app.rules.schemas import RuleDocument, TierLadder
 
 # The ruleset is read by the ingest pipeline on its own connection, and by the API on
