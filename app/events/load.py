@@ -9,10 +9,11 @@ transaction (``BEGIN IMMEDIATE``) already serialises writers.
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Select, Table, and_, bindparam, case, func, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,19 +30,18 @@ from app.models import (
     RuleLimitCounter,
     WebhookSubscription,
 )
+from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
 from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
 
-
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)
+T = TypeVar("T")
 
 
-CUSTOMERS = _table(Customer)
-EVENTS = _table(Event)
-LOTS = _table(PointLot)
-ORDERS = _table(Order)
+CUSTOMERS = table_of(Customer)
+EVENTS = table_of(Event)
+LOTS = table_of(PointLot)
+ORDERS = table_of(Order)
 
 
 def _in(column: Any, name: str) -> Any:
@@ -87,7 +87,7 @@ _OPEN_LOTS = (
 _BADGES = select(CustomerBadge.customer_id, CustomerBadge.badge).where(
     _in(CustomerBadge.customer_id, "ids")
 )
-_PERKS = select(_table(CustomerPerk)).where(_in(CustomerPerk.customer_id, "ids"))
+_PERKS = select(table_of(CustomerPerk)).where(_in(CustomerPerk.customer_id, "ids"))
 _COUNTERS = select(
     RuleLimitCounter.rule_id,
     RuleLimitCounter.customer_id,
@@ -100,7 +100,7 @@ _COUNTERS = select(
 )
 _BUDGETS = select(RuleBudget.rule_id, RuleBudget.issued).where(_in(RuleBudget.rule_id, "ids"))
 _BUDGETS_LOCKED = _BUDGETS.order_by(RuleBudget.rule_id).with_for_update()
-_BUDGET_ROWS = postgresql.insert(_table(RuleBudget)).on_conflict_do_nothing(
+_BUDGET_ROWS = postgresql.insert(table_of(RuleBudget)).on_conflict_do_nothing(
     index_elements=["rule_id"]
 )
 _ORDERS = select(ORDERS).where(_in(ORDERS.c.id, "ids"))
@@ -123,53 +123,11 @@ async def subscriptions(conn: AsyncConnection) -> Subscriptions:
     return [(row.id, list(row.event_types)) for row in await conn.execute(_SUBSCRIPTIONS)]
 
 
-def _customer(row: Any) -> CustomerState:
-    return CustomerState(
-        id=row.id,
-        exists=True,
-        created_at=row.created_at,
-        first_seen_at=row.first_seen_at,
-        tier=row.tier,
-        tier_changed_at=row.tier_changed_at,
-        purchase_count=row.purchase_count,
-        lifetime_spend=row.lifetime_spend,
-        first_purchase_at=row.first_purchase_at,
-        last_purchase_at=row.last_purchase_at,
-        referral_count=row.referral_count,
-        points_earned=row.points_earned,
-        points_redeemed=row.points_redeemed,
-        points_expired=row.points_expired,
-        points_reversed=row.points_reversed,
-        points_adjusted=row.points_adjusted,
-    )
-
-
-def _lot(row: Any) -> Lot:
-    return Lot(
-        id=row.id,
-        customer_id=row.customer_id,
-        event_id=row.event_id,
-        order_id=row.order_id,
-        points=row.points,
-        remaining=row.remaining,
-        available_at=row.available_at,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-    )
-
-
-def _order(row: Any) -> OrderState:
-    return OrderState(
-        id=row.id,
-        customer_id=row.customer_id,
-        purchase_event_id=row.purchase_event_id,
-        amount=row.amount,
-        currency=row.currency,
-        refunded_amount=row.refunded_amount,
-        points_earned=row.points_earned,
-        points_reversed=row.points_reversed,
-        points_shortfall=row.points_shortfall,
-    )
+def _state(kind: type[T], row: Any, **extra: Any) -> T:
+    """A state dataclass from a row: the fields the row has a column for, and ``extra``."""
+    mapping = row._mapping
+    names = [f.name for f in fields(kind) if f.name in mapping]  # type: ignore[arg-type]
+    return kind(**{name: mapping[name] for name in names}, **extra)
 
 
 async def _limits(
@@ -215,7 +173,7 @@ async def state(
     ids = sorted({event.customer_id for event in events})
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
     for row in await conn.execute(statement, {"ids": ids}):
-        unit.customers[row.id] = _customer(row)
+        unit.customers[row.id] = _state(CustomerState, row, exists=True)
     existing = list(unit.customers)
     if existing:
         for row in await conn.execute(_BALANCES, {"ids": existing, "now": now}):
@@ -240,7 +198,7 @@ async def state(
         )
         if refunding:
             for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
-                unit.customers[row.customer_id].lots.append(_lot(row))
+                unit.customers[row.customer_id].lots.append(_state(Lot, row))
     await _limits(conn, unit, ruleset, events)
     await _budgets(conn, unit, ruleset.budgeted({e.type.value for e in events}))
     order_ids = sorted(
@@ -248,7 +206,7 @@ async def state(
     )
     if order_ids:
         for row in await conn.execute(_ORDERS, {"ids": order_ids}):
-            unit.orders[row.id] = _order(row)
+            unit.orders[row.id] = _state(OrderState, row)
     referred = sorted({e.data.referred_customer_id for e in events if e.type is EventType.referral})
     if referred:
         unit.referred.update(row[0] for row in await conn.execute(_REFERRED, {"ids": referred}))

@@ -15,7 +15,7 @@ refer to an entry need no ``RETURNING`` in row order. Statements are built once 
 
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,16 +34,17 @@ from app.models import (
     RuleLimitCounter,
     WebhookMessage,
 )
-from app.rules.unit import CustomerState, Entry, Message, OrderState, UnitState, iso
+from app.models.base import table_of
+from app.rules.unit import Message, UnitState, iso
 from app.webhooks.outbox import new_message_id
 
-_ENTRIES = cast(Table, LedgerEntry.__table__)
-_REFERRALS = cast(Table, Referral.__table__)
-_BADGES = cast(Table, CustomerBadge.__table__)
-_PERKS = cast(Table, CustomerPerk.__table__)
-_COUNTERS = cast(Table, RuleLimitCounter.__table__)
-_BUDGETS = cast(Table, RuleBudget.__table__)
-_MESSAGES = cast(Table, WebhookMessage.__table__)
+_ENTRIES = table_of(LedgerEntry)
+_REFERRALS = table_of(Referral)
+_BADGES = table_of(CustomerBadge)
+_PERKS = table_of(CustomerPerk)
+_COUNTERS = table_of(RuleLimitCounter)
+_BUDGETS = table_of(RuleBudget)
+_MESSAGES = table_of(WebhookMessage)
 
 
 class UnitConflict(Exception):
@@ -104,46 +105,27 @@ _UPDATE_ORDER = update(ORDERS).where(ORDERS.c.id == bindparam("_id"))
 _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("_id"))
 
 
-def _counters(customer: CustomerState) -> dict[str, Any]:
-    return {
-        "first_seen_at": customer.first_seen_at,
-        "tier": customer.tier,
-        "tier_changed_at": customer.tier_changed_at,
-        "purchase_count": customer.purchase_count,
-        "lifetime_spend": customer.lifetime_spend,
-        "first_purchase_at": customer.first_purchase_at,
-        "last_purchase_at": customer.last_purchase_at,
-        "referral_count": customer.referral_count,
-        "points_earned": customer.points_earned,
-        "points_redeemed": customer.points_redeemed,
-        "points_expired": customer.points_expired,
-        "points_reversed": customer.points_reversed,
-        "points_adjusted": customer.points_adjusted,
-    }
+# What the writer stores of each kind of state, by column name (= attribute name).
+_CUSTOMER = (
+    "first_seen_at", "tier", "tier_changed_at", "purchase_count", "lifetime_spend",
+    "first_purchase_at", "last_purchase_at", "referral_count", "points_earned",
+    "points_redeemed", "points_expired", "points_reversed", "points_adjusted",
+)  # fmt: skip
+_ORDER = ("refunded_amount", "points_earned", "points_reversed", "points_shortfall")
+_NEW_ORDER = ("id", "customer_id", "purchase_event_id", "amount", "currency", *_ORDER)
+_ENTRY = (
+    "id", "customer_id", "kind", "points", "event_id", "rule_id", "reason", "reference",
+    "created_at", "occurred_at",
+)  # fmt: skip
+_LOT = (
+    "customer_id", "event_id", "order_id", "points", "remaining", "available_at",
+    "expires_at", "created_at",
+)  # fmt: skip
+_PERK = ("customer_id", "perk", "granted_at", "expires_at", "event_id", "rule_id")
 
 
-def _order(order: OrderState) -> dict[str, Any]:
-    return {
-        "refunded_amount": order.refunded_amount,
-        "points_earned": order.points_earned,
-        "points_reversed": order.points_reversed,
-        "points_shortfall": order.points_shortfall,
-    }
-
-
-def _entry(entry: Entry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "customer_id": entry.customer_id,
-        "kind": entry.kind,
-        "points": entry.points,
-        "event_id": entry.event_id,
-        "rule_id": entry.rule_id,
-        "reason": entry.reason,
-        "reference": entry.reference,
-        "created_at": entry.created_at,
-        "occurred_at": entry.occurred_at or entry.created_at,
-    }
+def _values(state: Any, names: tuple[str, ...], **extra: Any) -> dict[str, Any]:
+    return {**{name: getattr(state, name) for name in names}, **extra}
 
 
 class _Out:
@@ -214,51 +196,28 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     touched = [c for c in unit.customers.values() if c.touched]
     await out.claim(
         run["customers"],
-        [{"id": c.id, "created_at": c.created_at, **_counters(c)} for c in touched if not c.exists],
+        [_values(c, _CUSTOMER, id=c.id, created_at=c.created_at) for c in touched if not c.exists],
     )
-    await out.many(_UPDATE_CUSTOMER, [{"_id": c.id, **_counters(c)} for c in touched if c.exists])
+    await out.many(_UPDATE_CUSTOMER, [_values(c, _CUSTOMER, _id=c.id) for c in touched if c.exists])
     await out.claim(run["events"], unit.events)
     orders = unit.orders.values()
     await out.claim(
         run["orders"],
-        [
-            {
-                "id": o.id,
-                "customer_id": o.customer_id,
-                "purchase_event_id": o.purchase_event_id,
-                "amount": o.amount,
-                "currency": o.currency,
-                **_order(o),
-            }
-            for o in orders
-            if o.new
-        ],
+        [_values(o, _NEW_ORDER) for o in orders if o.new],
     )
     await out.many(
-        _UPDATE_ORDER, [{"_id": o.id, **_order(o)} for o in orders if o.dirty and not o.new]
+        _UPDATE_ORDER, [_values(o, _ORDER, _id=o.id) for o in orders if o.dirty and not o.new]
     )
     await out.claim(run["referrals"], unit.referrals)
     if unit.entries:
         ids = await out.entry_ids(run["entry_ids"], len(unit.entries))
         for entry, entry_id in zip(unit.entries, ids, strict=True):
             entry.id = entry_id
-        await out.many(run["entries"], [_entry(e) for e in unit.entries])
+        await out.many(run["entries"], [_values(e, _ENTRY) for e in unit.entries])
     new_lots = []
     for lot in unit.lots:
-        assert lot.entry is not None
-        new_lots.append(
-            {
-                "customer_id": lot.customer_id,
-                "entry_id": lot.entry.id,
-                "event_id": lot.event_id,
-                "order_id": lot.order_id,
-                "points": lot.points,
-                "remaining": lot.remaining,
-                "available_at": lot.available_at,
-                "expires_at": lot.expires_at,
-                "created_at": lot.created_at,
-            }
-        )
+        assert lot.entry is not None, "a lot credited in the unit has its entry"
+        new_lots.append(_values(lot, _LOT, entry_id=lot.entry.id))
     await out.many(run["lots"], new_lots)
     changed_lots = [
         {"_id": lot.id, "remaining": lot.remaining}
@@ -286,16 +245,6 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     await out.many(run["badges"], unit.badges)
     await out.many(
         run["perks"],
-        [
-            {
-                "customer_id": p.customer_id,
-                "perk": p.perk,
-                "granted_at": p.granted_at,
-                "expires_at": p.expires_at,
-                "event_id": p.event_id,
-                "rule_id": p.rule_id,
-            }
-            for p in unit.perks.values()
-        ],
+        [_values(p, _PERK) for p in unit.perks.values()],
     )
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))

@@ -1,9 +1,9 @@
 """Declarative base shared by every table, with a naming convention Alembic can rely on."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -59,6 +59,11 @@ class Base(DeclarativeBase):
         dict[str, Any] | None: JSONType,
         list[str]: JSONType,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for Core statements that return no objects."""
+    return cast(Table, model.__table__)
 
 
 def utcnow() -> datetime:

@@ -31,7 +31,8 @@ class Entry:
     rule_id: str | None
     reason: str
     created_at: datetime
-    occurred_at: datetime | None = None
+    # When the source event happened, stored beside ``created_at``.
+    occurred_at: datetime
     reference: str | None = None
     id: int | None = None
 
