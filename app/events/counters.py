@@ -5,16 +5,13 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Histogram
 
+from app.ledger.counters import POINTS
+
 EVENTS = Counter(
     "reinforce_events_total",
     "Events answered by the ingest pipeline, by type and outcome "
     "(processed, replayed, refused, failed).",
     ["type", "outcome"],
-)
-POINTS = Counter(
-    "reinforce_points_total",
-    "Points moved by ingestion, by ledger entry kind (earn, reverse).",
-    ["kind"],
 )
 UNIT_EVENTS = Histogram(
     "reinforce_ingest_unit_events",

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Unprocessable
+from app.ledger import counters
 from app.models import Customer, EntryKind, LedgerEntry, PointLot
 from app.models.base import utcnow
 from app.webhooks import outbox
@@ -139,6 +140,7 @@ async def _entry(
     )
     session.add(entry)
     _count(customer, kind, points)
+    counters.note(session.sync_session, kind.value, points)
     await session.flush()
     await outbox.points_moved(
         session,

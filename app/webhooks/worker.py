@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from prometheus_client import Counter
-from sqlalchemy import delete, or_, select, update
+from prometheus_client import Counter, Gauge
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,11 @@ RETRIED = Counter(
     "reinforce_webhook_messages_retried",
     "Failed attempts scheduled for another try.",
     ["event_type"],
+)
+QUEUE_DEPTH = Gauge(
+    "reinforce_webhook_queue_depth",
+    "Messages waiting for delivery to enabled subscriptions, due or scheduled for a retry; "
+    "measured by the worker after each round.",
 )
 
 # A server's Retry-After is followed up to this; beyond it, the schedule's own delay.
@@ -334,14 +339,29 @@ def make_client(settings: Settings) -> httpx.AsyncClient:
 async def deliver_due(database: Database, settings: Settings, client: httpx.AsyncClient) -> int:
     """Send one batch of due messages; answers how many were attempted."""
     jobs = await claim(database, settings)
-    if not jobs:
-        return 0
-    resolved = {url: await resolve(url, settings) for url in {job.url for job in jobs}}
-    results = await asyncio.gather(
-        *(send(client, job, settings, resolved[job.url]) for job in jobs)
-    )
-    await record(database, settings, results)
+    if jobs:
+        resolved = {url: await resolve(url, settings) for url in {job.url for job in jobs}}
+        results = await asyncio.gather(
+            *(send(client, job, settings, resolved[job.url]) for job in jobs)
+        )
+        await record(database, settings, results)
+    QUEUE_DEPTH.set(await queue_depth(database))
     return len(jobs)
+
+
+async def queue_depth(database: Database) -> int:
+    """Messages still to be delivered to subscriptions that are enabled."""
+    async with database.read_sessionmaker() as session:
+        depth = await session.scalar(
+            select(func.count())
+            .select_from(WebhookMessage)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookMessage.subscription_id)
+            .where(
+                WebhookMessage.status == MessageStatus.pending.value,
+                WebhookSubscription.enabled.is_(True),
+            )
+        )
+    return int(depth or 0)
 
 
 async def purge(database: Database, settings: Settings) -> int:

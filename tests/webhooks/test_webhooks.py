@@ -534,6 +534,24 @@ async def test_counters_are_exported(
     assert 'reinforce_webhook_messages_retried_total{event_type="points.earned"}' in text
 
 
+async def test_the_queue_depth_is_exported(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], hook: Receiver, deliver: Deliverer
+) -> None:
+    async def depth() -> str:
+        text = (await client.get("/metrics", headers=admin_headers)).text
+        return next(line for line in text.splitlines() if line.startswith("reinforce_webhook_q"))
+
+    await subscribe(client, admin_headers, hook.url)
+    hook.answer(500)
+    await post_event(client, admin_headers, purchase(amount="10"))
+    await deliver()
+    # Retried at once (schedule [0, 0]): the message is still waiting after the round.
+    assert await depth() == "reinforce_webhook_queue_depth 1.0"
+    hook.answer(200)
+    await deliver()
+    assert await depth() == "reinforce_webhook_queue_depth 0.0"
+
+
 async def test_serve_can_deliver_in_process(
     database_url: str, admin_headers: dict[str, str], hook: Receiver
 ) -> None:
