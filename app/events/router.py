@@ -3,31 +3,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
-from app.database import is_transient_database_error
-from app.errors import (
-    ProblemError,
-    document_for,
-    internal_error_problem,
-    problem_document,
-    problem_responses,
-    validation_detail,
-    validation_items,
-)
+from app.errors import problem_responses
+from app.events import batch as batches
 from app.events import pipeline
 from app.events.committer import GroupCommitter
-from app.events.schemas import AnyEvent, BatchIn, BatchOut, EventIn, EventResult
+from app.events.schemas import BatchIn, BatchOut, EventIn, EventResult
 
 router = APIRouter(
     prefix="/v1/events",
     tags=["events"],
     dependencies=[Depends(RequireScope(Scope.events_write))],
 )
-
-_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
 
 
 class _Answer(JSONResponse):
@@ -91,21 +80,6 @@ async def post_event(
     return _Answer(answer.body, status_code=status.HTTP_201_CREATED)
 
 
-def _problem(error: BaseException, instance: str) -> dict[str, Any]:
-    """A refused or failed batch item's problem document, in the request's context (so
-    that it carries the request id)."""
-    if not isinstance(error, ProblemError):
-        if is_transient_database_error(error):
-            return problem_document(
-                status=503,
-                slug="database-unavailable",
-                detail="The database was busy or unreachable; send this event again.",
-                instance=instance,
-            )
-        return internal_error_problem(error, instance)
-    return document_for(error, instance)
-
-
 @router.post(
     "/batch",
     response_model=BatchOut,
@@ -119,40 +93,10 @@ async def post_events_batch(batch: BatchIn, request: Request, committer: Committ
     once and replayed after. The batch is one unit of the ingest pipeline: one transaction,
     judged by the ruleset version active when it starts.
     """
-    instance = request.url.path
-    items: list[dict[str, Any]] = []
-    valid: list[tuple[int, pipeline.Item]] = []
-    for index, raw in enumerate(batch.events):
-        event_id = raw.get("id") if isinstance(raw, dict) else None
-        items.append({"index": index, "event_id": event_id if isinstance(event_id, str) else None})
-        try:
-            event = _event_adapter.validate_python(raw)
-        except ValidationError as exc:
-            errors = validation_items(exc.errors(), raw)
-            items[index]["status"] = 422
-            items[index]["problem"] = problem_document(
-                status=422,
-                slug="validation-error",
-                title="Request validation failed",
-                detail=validation_detail(errors),
-                instance=instance,
-                extra={"errors": errors},
-            )
-            continue
-        valid.append((index, pipeline.Item.of(event)))
-    answers = await committer.submit([item for _, item in valid], batch=True)
-    for (index, _), answer in zip(valid, answers, strict=True):
-        entry = items[index]
-        if answer.error is not None:
-            entry["problem"] = _problem(answer.error, instance)
-            entry["status"] = entry["problem"]["status"]
-        else:
-            entry["status"] = answer.status
-            entry["result"] = answer.body
+    items = await batches.run(
+        batch.events, lambda valid: committer.submit(valid, batch=True), request.url.path
+    )
     counts = {"processed": 0, "replayed": 0, "failed": 0}
     for entry in items:
-        entry.setdefault("result", None)
-        entry.setdefault("problem", None)
-        key = {201: "processed", 200: "replayed"}.get(entry["status"], "failed")
-        counts[key] += 1
+        counts[batches.outcome(entry["status"])] += 1
     return _Answer({**counts, "items": items})
