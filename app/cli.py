@@ -16,6 +16,7 @@ from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
 from app.errors import NotFound
+from app.imports.command import import_file
 from app.ledger.jobs import expire_due
 from app.ledger.policy import PointsPolicy
 from app.logging import configure_logging, logging_config
@@ -28,6 +29,7 @@ from app.webhooks import worker as webhook_worker
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys, name="keys")
+cli.command("import")(import_file)
 
 
 @cli.command()

@@ -1,0 +1,1 @@
+"""``reinforce import``: a shop's history, loaded through the ingest pipeline."""
