@@ -14,7 +14,9 @@ from prometheus_client import start_http_server
 from app.auth import service as auth_service
 from app.auth.scopes import Scope
 from app.config import get_settings
+from app.console import progress
 from app.database import Database
+from app.demo.loader import load_demo
 from app.errors import NotFound
 from app.imports.command import import_file
 from app.ledger.jobs import expire_due
@@ -23,7 +25,6 @@ from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
 from app.models import ApiKey
-from app.rules.demo import load_demo
 from app.webhooks import worker as webhook_worker
 
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
@@ -93,9 +94,12 @@ def expire() -> None:
 
 @cli.command()
 def demo(
-    customers: Annotated[int, typer.Option(min=1, max=5000, help="Synthetic customers.")] = 200,
+    customers: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Synthetic customers in all.")
+    ] = 200,
 ) -> None:
-    """Load the starter rules and synthetic customers and events. Safe to run twice."""
+    """Load the starter rules and a year of synthetic customers. Safe to rerun; a larger
+    --customers adds the customers beyond those already there."""
     settings = get_settings()
     configure_logging(settings)
     upgrade(settings.database_url)
@@ -104,7 +108,10 @@ def demo(
         database = Database.from_settings(settings)
         try:
             summary = await load_demo(
-                database, PointsPolicy.from_settings(settings), customers=customers
+                database,
+                PointsPolicy.from_settings(settings),
+                customers=customers,
+                progress=progress,
             )
         finally:
             await database.dispose()
@@ -112,12 +119,14 @@ def demo(
             f"rules: {summary.rules_stored} stored, {summary.rules_unchanged} unchanged "
             f"(ruleset version {summary.ruleset_version})"
         )
-        if summary.events_skipped:
-            typer.echo("demo events: already loaded")
+        if not summary.customers_added:
+            typer.echo(f"demo events: already loaded for {summary.customers_before} customers")
         else:
             typer.echo(
                 f"demo events: {summary.events_processed} processed, "
-                f"{summary.events_refused} refused, for {summary.customers} customers"
+                f"{summary.events_refused} refused, for {summary.customers_added} new "
+                f"customers ({summary.customers_before} before); "
+                f"{summary.redemptions} redemptions"
             )
 
     asyncio.run(_demo())

@@ -1,8 +1,10 @@
-"""`reinforce demo` loads the starter programme and synthetic data, and is safe to rerun."""
+"""`reinforce demo` loads the starter programme and synthetic data, is safe to rerun, and
+fills every metric."""
 
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -11,14 +13,21 @@ from tests.factories import purchase
 from tests.server import PROJECT_ROOT
 
 
-def _demo(database_url: str) -> str:
+def _demo(database_url: str, customers: int = 12) -> str:
     environment = {
         **os.environ,
         "REINFORCE_DATABASE_URL": database_url,
         "REINFORCE_LOG_LEVEL": "WARNING",
     }
     completed = subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", "demo", "--customers", "12"],
+        [
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "demo",
+            "--customers",
+            str(customers),
+        ],
         cwd=PROJECT_ROOT,
         env=environment,
         capture_output=True,
@@ -39,7 +48,17 @@ async def test_demo_twice_then_a_purchase_explains_itself(
 
     second = _demo(database_url)
     assert f"rules: 0 stored, {len(STARTER_RULES)} unchanged" in second
-    assert "already loaded" in second
+    assert "already loaded for 12 customers" in second
+    ledger_after = await client.get("/v1/customers/demo-c001/ledger", headers=admin_headers)
+    assert ledger_after.json() == ledger_before.json()
+
+    larger = _demo(database_url, customers=20)
+    assert "for 8 new customers (12 before)" in larger
+    assert "0 refused" in larger
+    listed = await client.get("/v1/customers?q=demo-c&limit=100", headers=admin_headers)
+    ids = {c["id"] for c in listed.json()["items"]}
+    assert {f"demo-c{i:03d}" for i in range(1, 21)} <= ids
+    assert "demo-c021" not in ids
     ledger_after = await client.get("/v1/customers/demo-c001/ledger", headers=admin_headers)
     assert ledger_after.json() == ledger_before.json()
 
@@ -61,3 +80,37 @@ async def test_demo_twice_then_a_purchase_explains_itself(
     ]
     reasons = {s["rule_id"]: s["reason"] for s in result["explain"]}
     assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier"}
+
+
+async def test_the_demo_fills_every_metric_and_the_predictive_fit(
+    database_url: str, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    assert "0 refused" in _demo(database_url, customers=300)
+    # The metrics' windows end at the end of today: the fit stored for it is the summary's.
+    today = {"to": datetime.now(UTC).date().isoformat()}
+    fit = await client.post("/v1/metrics/cltv/fits", json=today, headers=admin_headers, timeout=120)
+    assert fit.status_code == 201, fit.text
+
+    summary = (await client.get("/v1/metrics", params=today, headers=admin_headers)).json()
+    summary = summary["metrics"]
+    assert set(summary) >= {"nps", "csat", "retention", "churn", "repeat-purchase-rate"}
+    for name, metric in summary.items():
+        assert metric is not None, name
+        assert metric.get("reason") is None, (name, metric)
+    for name, by in [("repeat-purchase-rate", "tier"), ("nps", "channel"), ("csat", "channel")]:
+        response = await client.get(f"/v1/metrics/{name}", params={"by": by}, headers=admin_headers)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["groups"]) > 1, (name, by)
+    year = {"from": (datetime.now(UTC) - timedelta(days=360)).date().isoformat()}
+    cohorts = await client.get("/v1/metrics/cohorts", params=year, headers=admin_headers)
+    assert len(cohorts.json()["cohorts"]) >= 12
+
+    # NPS and CSAT answers are in the summary above; the rest of the behaviour is here.
+    for kind in ("purchase", "refund", "review", "referral", "subscription", "renewal"):
+        page = await client.get("/v1/events", params={"type": kind}, headers=admin_headers)
+        assert page.json()["items"], kind
+    redeemed = 0
+    for index in range(1, 301, 10):
+        points = await client.get(f"/v1/customers/demo-c{index:03d}", headers=admin_headers)
+        redeemed += points.json()["points"]["redeemed"] > 0
+    assert redeemed > 0

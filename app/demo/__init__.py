@@ -1,0 +1,1 @@
+"""``reinforce demo``: the starter programme and a synthetic shop history to explore it with."""

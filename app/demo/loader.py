@@ -1,0 +1,132 @@
+"""Load the demo: the starter programme, then new synthetic customers through the pipeline.
+
+Events go through the same ingest pipeline as ``POST /v1/events``, so the demo data has
+ledgers, badges, tiers and a ruleset version like real data. Running it again stores rules
+only when they differ, and adds only the customers beyond those already loaded.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter
+from sqlalchemy import select
+
+from app.customers import service as customers
+from app.database import Database
+from app.demo.history import DEMO_PREFIX, customer_id, synthetic_events
+from app.events import pipeline
+from app.events.schemas import AnyEvent, EventIn
+from app.ledger import service as ledger
+from app.ledger.policy import PointsPolicy
+from app.models import Customer, EntryKind, Rule
+from app.rules import service
+from app.rules.starter import starter_rules, starter_tiers
+
+_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
+_CHUNK = 1000
+# Every tenth customer holding this much spends half of it.
+_REDEEM_FROM = 200
+
+
+@dataclass
+class DemoSummary:
+    rules_stored: int
+    rules_unchanged: int
+    ruleset_version: int
+    customers_before: int
+    customers_added: int
+    events_processed: int = 0
+    events_refused: int = 0
+    redemptions: int = 0
+
+
+async def load_starter(database: Database) -> tuple[int, int, int]:
+    """Store the starter rules and tier ladder; answers (stored, unchanged, ruleset version)."""
+    stored = unchanged = 0
+    async with database.sessionmaker() as session, session.begin():
+        for rule_id, document in starter_rules():
+            existing = await session.get(Rule, rule_id)
+            if existing is None:
+                await service.create_rule(session, rule_id, document)
+                stored += 1
+                continue
+            before = existing.current_version
+            if existing.deleted_at is None:
+                after = await service.replace_rule(session, rule_id, document)
+                if after.current_version != before:
+                    stored += 1
+                    continue
+            unchanged += 1
+        await service.replace_tiers(session, starter_tiers())
+        version = await service.current_version(session)
+    return stored, unchanged, version
+
+
+async def _loaded(database: Database) -> int:
+    """How many demo customers there are: the highest number among their ids."""
+    async with database.read_sessionmaker() as session:
+        ids = await session.scalars(select(Customer.id).where(Customer.id.like(f"{DEMO_PREFIX}c%")))
+        numbers = [int(i.removeprefix(f"{DEMO_PREFIX}c")) for i in ids if i[6:].isdigit()]
+    return max(numbers, default=0)
+
+
+async def _redeem(database: Database, first: int, last: int) -> int:
+    """Some of the new customers spend points, as a shop's customers do."""
+    redeemed = 0
+    async with database.sessionmaker() as session, session.begin():
+        for index in range(first, last + 1, 10):
+            customer = await session.get(Customer, customer_id(index))
+            if customer is None:
+                continue
+            customer = await customers.lock(session, customer.id)
+            available = (await ledger.balance(session, customer)).available
+            if available < _REDEEM_FROM:
+                continue
+            points = available // 2 // 50 * 50
+            await ledger.debit(
+                session, customer, points, kind=EntryKind.redeem, reason="demo: gift card"
+            )
+            redeemed += 1
+    return redeemed
+
+
+# What shows the events going in: ``app.console.progress`` on a terminal.
+Progress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextmanager
+def _quietly(total: int, what: str) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
+
+
+def _anchor() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def load_demo(
+    database: Database,
+    policy: PointsPolicy,
+    *,
+    customers: int = 200,
+    progress: Progress = _quietly,
+) -> DemoSummary:
+    stored, unchanged, version = await load_starter(database)
+    before = await _loaded(database)
+    summary = DemoSummary(stored, unchanged, version, before, max(customers - before, 0))
+    if customers <= before:
+        return summary
+    bodies = synthetic_events(_anchor(), before + 1, customers)
+    with progress(len(bodies), "demo events") as advance:
+        for offset in range(0, len(bodies), _CHUNK):
+            chunk = bodies[offset : offset + _CHUNK]
+            items = [pipeline.Item.of(_event_adapter.validate_python(body)) for body in chunk]
+            for answer in await pipeline.run(database.engine, items, policy):
+                if answer.error is not None:
+                    summary.events_refused += 1
+                elif answer.status == 201:
+                    summary.events_processed += 1
+            advance(len(chunk))
+    summary.redemptions = await _redeem(database, before + 1, customers)
+    return summary
