@@ -35,7 +35,10 @@ from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
+from app.rewards.checkout import router as checkout_router
+from app.rewards.router import router as rewards_router
 from app.rules.router import router as rules_router
+from app.shoppers.rewards import router as shopper_rewards_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
@@ -133,7 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(rules_router)
     app.include_router(webhooks_router)
+    app.include_router(rewards_router)
+    app.include_router(checkout_router)
     app.include_router(shoppers_router)
+    app.include_router(shopper_rewards_router)
     app.include_router(metrics_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.

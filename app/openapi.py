@@ -63,6 +63,23 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/customers/{customer_id}"): "update_customer",
     ("DELETE", "/v1/customers/{customer_id}"): "erase_customer",
     ("GET", "/v1/customers/{customer_id}/export"): "export_customer",
+    ("POST", "/v1/rewards"): "create_reward",
+    ("GET", "/v1/rewards"): "list_rewards",
+    ("GET", "/v1/rewards/{reward_id}"): "get_reward",
+    ("PATCH", "/v1/rewards/{reward_id}"): "update_reward",
+    ("DELETE", "/v1/rewards/{reward_id}"): "delete_reward",
+    ("POST", "/v1/rewards/{reward_id}/codes"): "import_reward_codes",
+    ("POST", "/v1/customers/{customer_id}/claims"): "claim_reward",
+    ("POST", "/v1/claims/{claim_id}/void"): "void_claim",
+    ("GET", "/v1/customers/{customer_id}/coupons"): "list_customer_coupons",
+    ("GET", "/v1/customers/{customer_id}/referral-code"): "get_referral_code",
+    ("GET", "/v1/coupons/{code}"): "get_coupon",
+    ("POST", "/v1/coupons/{code}/redemptions"): "redeem_coupon",
+    ("DELETE", "/v1/coupons/{code}/redemptions/{order_id}"): "release_coupon",
+    ("GET", "/v1/me/rewards"): "list_my_rewards",
+    ("POST", "/v1/me/claims"): "claim_my_reward",
+    ("GET", "/v1/me/coupons"): "list_my_coupons",
+    ("GET", "/v1/me/referral-code"): "get_my_referral_code",
 }
 
 
