@@ -141,6 +141,10 @@ class UnitState:
     customers: dict[str, CustomerState] = field(default_factory=dict)
     orders: dict[str, OrderState] = field(default_factory=dict)
     referred: set[str] = field(default_factory=set)
+    # The referral codes the unit's events carry, and the customers they belong to.
+    referral_codes: dict[str, str] = field(default_factory=dict)
+    # When those referrers' referrals happened, for the referral code cap.
+    referral_times: dict[str, list[datetime]] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
