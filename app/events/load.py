@@ -27,6 +27,8 @@ from app.models import (
     PointLot,
     Referral,
     ReferralCode,
+    Reward,
+    RewardCode,
     RuleBudget,
     RuleLimitCounter,
     WebhookSubscription,
@@ -35,7 +37,7 @@ from app.models.base import table_of
 from app.rules import referrals
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+from app.rules.unit import CustomerState, Lot, OrderState, Perk, RewardState, UnitState
 
 T = TypeVar("T")
 
@@ -117,6 +119,21 @@ _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types)
     WebhookSubscription.enabled.is_(True)
 )
 
+REWARDS = table_of(Reward)
+_REWARDS = (
+    select(REWARDS)
+    .where(_in(REWARDS.c.id, "ids"), REWARDS.c.deleted_at.is_(None))
+    .order_by(REWARDS.c.id)
+)
+_REWARDS_LOCKED = _REWARDS.with_for_update()
+_FREE_CODES = (
+    select(RewardCode.code)
+    .where(RewardCode.reward_id == bindparam("reward_id"), RewardCode.taken_at.is_(None))
+    .order_by(RewardCode.imported_at, RewardCode.code)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True)
+)
+
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
 
 
@@ -172,6 +189,21 @@ async def _budgets(conn: AsyncConnection, unit: UnitState, budgeted: list[str]) 
         unit.budgets[row.rule_id] = row.issued
 
 
+async def _rewards(conn: AsyncConnection, unit: UnitState, ids: list[str], events: int) -> None:
+    """The rewards issue_coupon rules may hand out, locked after the budgets on PostgreSQL
+    (claims through the API lock the customer, then the reward, in the same order); a
+    pooled reward's next free codes, as many as the unit's events could take."""
+    if not ids:
+        return
+    statement = _REWARDS_LOCKED if conn.dialect.name == "postgresql" else _REWARDS
+    for row in await conn.execute(statement, {"ids": ids}):
+        reward = _state(RewardState, row)
+        if reward.pooled:
+            found = await conn.execute(_FREE_CODES, {"reward_id": reward.id, "n": events})
+            reward.codes = list(found.scalars())
+        unit.rewards[reward.id] = reward
+
+
 async def state(
     conn: AsyncConnection, ruleset: ActiveRuleset, events: Sequence[Any], now: datetime
 ) -> UnitState:
@@ -224,7 +256,9 @@ async def state(
     ]
     judged = [*events, *derived]
     await _limits(conn, unit, ruleset, judged)
-    await _budgets(conn, unit, ruleset.budgeted({e.type.value for e in judged}))
+    types = {e.type.value for e in judged}
+    await _budgets(conn, unit, ruleset.budgeted(types))
+    await _rewards(conn, unit, ruleset.rewards_issued(types), len(judged))
     order_ids = sorted(
         {e.data.order_id for e in events if e.type in (EventType.purchase, EventType.refund)}
     )

@@ -331,6 +331,14 @@ AnyEvent = (
 EventIn = Annotated[AnyEvent, Field(discriminator="type")]
 
 
+class IssuedCoupon(BaseModel):
+    """A coupon an issue_coupon rule handed out (no points spent)."""
+
+    code: str
+    claim_id: str
+    expires_at: datetime
+
+
 class EffectOut(BaseModel):
     """What one rule gave for the event."""
 
@@ -338,6 +346,7 @@ class EffectOut(BaseModel):
     rule_name: str | None
     action: str = Field(
         description="award_points, multiply_points, award_badge, set_tier, grant_perk, notify, "
+        "issue_coupon, "
         "or reverse_points (a refund's clawback)."
     )
     points: int | None = None
@@ -349,6 +358,13 @@ class EffectOut(BaseModel):
     template: str | None = None
     shortfall: int | None = Field(
         default=None, description="Refund clawback the balance could not cover."
+    )
+    reward_id: str | None = Field(default=None, description="issue_coupon: the reward.")
+    coupon: IssuedCoupon | None = Field(
+        default=None, description="issue_coupon: the coupon issued; null when none was."
+    )
+    refused: Literal["unknown-reward", "reward-inactive", "reward-out-of-stock"] | None = Field(
+        default=None, description="issue_coupon: why no coupon was issued."
     )
 
 

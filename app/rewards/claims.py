@@ -7,7 +7,6 @@ many customers race for the last units, the database hands out exactly what is l
 a claim that loses rolls back whole, its debit included.
 """
 
-import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -26,6 +25,7 @@ from app.rewards.catalog import (
     RewardNotEligible,
     RewardOutOfStock,
 )
+from app.rewards.codes import new_claim_id, new_code
 from app.rewards.schemas import ClaimOut, RewardDocument, VoidOut
 from app.rules.facts import CustomerFacts
 from app.webhooks import outbox
@@ -39,10 +39,6 @@ class UnknownClaim(NotFound):
 class ClaimAlreadyVoid(Conflict):
     slug = "claim-already-void"
     title = "Claim already voided"
-
-
-def new_claim_id() -> str:
-    return f"clm_{secrets.token_hex(10)}"
 
 
 async def facts(session: AsyncSession, customer: Customer, now: datetime) -> CustomerFacts:
@@ -124,7 +120,7 @@ async def issue_coupon(
         if code is None:
             raise RewardOutOfStock(reward.id)
     else:
-        code = coupons.new_code()
+        code = new_code()
     coupon = Coupon(
         code=code,
         claim_id=claim_id,

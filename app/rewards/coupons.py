@@ -4,7 +4,6 @@ Every change of a coupon's status is one conditional ``UPDATE ... WHERE status =
 RETURNING``: however many checkouts race on one code, the database lets one of them through.
 """
 
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -17,14 +16,6 @@ from app.models import Coupon, Reward, RewardClaim, RewardCode, RewardVersion
 from app.models.base import table_of, utcnow
 from app.rewards.schemas import CouponOut
 from app.webhooks import outbox
-
-# No 0/O, 1/I/L: a code read aloud or typed from a receipt cannot be misread.
-ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-COUPON_CODE_LENGTH = 12  # 31^12: about 59 bits
-
-
-def new_code(length: int = COUPON_CODE_LENGTH) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
 class UnknownCoupon(NotFound):

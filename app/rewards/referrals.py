@@ -7,7 +7,7 @@ from app.customers import service as customers
 from app.database import insert_for
 from app.models import ReferralCode
 from app.models.base import table_of, utcnow
-from app.rewards.coupons import new_code
+from app.rewards.codes import new_code
 
 REFERRAL_CODE_LENGTH = 8  # 31^8: about 8.5 * 10^11 codes
 # A fresh code colliding with a taken one is rare; a few draws always find a free one.

@@ -212,7 +212,9 @@ def reduce(
     step = EventStep(judge, unit, state, event)
     step.consume(outcome)
     step.effects = [effect_out(e) for e in outcome.effects]
-    credited = sum(step.apply(effect) for effect in outcome.effects)
+    credited = sum(
+        step.apply(effect, out) for effect, out in zip(outcome.effects, step.effects, strict=True)
+    )
     if ruleset.tiers is not None:
         promoted = tier_promotion(ruleset.tiers, state.tier, state.points_earned)
         # The ladder changes a tier exactly as a set_tier rule does, webhook included.

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import event
 from tests.server import Server, running_server
 
 VOUCHER = {
@@ -136,3 +137,30 @@ async def test_a_pool_hands_each_code_out_once(server: Server) -> None:
         assert _types(responses) == {201: 4, "reward-out-of-stock": 8}
         codes = sorted(r.json()["coupon"]["code"] for r in responses if r.status_code == 201)
         assert codes == ["P1", "P2", "P3", "P4"]
+
+
+async def test_racing_events_issue_exactly_the_stock(server: Server) -> None:
+    async with _client(server) as client:
+        created = await client.post("/v1/rewards", json={**VOUCHER, "stock": 5})
+        reward_id = created.json()["id"]
+        rule = {
+            "id": "gift",
+            "name": "Welcome gift",
+            "types": ["signup"],
+            "actions": [{"type": "issue_coupon", "reward_id": reward_id}],
+        }
+        assert (await client.post("/v1/rules", json=rule)).status_code == 201
+        responses = await asyncio.gather(
+            *(client.post("/v1/events", json=event("signup", f"new-{i:02d}")) for i in range(30))
+        )
+        assert {r.status_code for r in responses} == {201}
+        effects = [
+            e for r in responses for e in r.json()["effects"] if e["action"] == "issue_coupon"
+        ]
+        assert Counter(e["refused"] for e in effects) == {None: 5, "reward-out-of-stock": 25}
+        codes = {e["coupon"]["code"] for e in effects if e["coupon"]}
+        assert len(codes) == 5
+        reward = (await client.get(f"/v1/rewards/{reward_id}")).json()
+        assert reward["stock"] == 0
+        for code in codes:
+            assert (await client.get(f"/v1/coupons/{code}")).json()["status"] == "active"
