@@ -56,6 +56,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/me/redemptions"): "redeem_my_points",
     ("GET", "/v1/metrics"): "get_metrics_summary",
     ("GET", "/v1/metrics/{name}"): "get_metric",
+    ("GET", "/v1/metrics/liability"): "get_liability",
+    ("GET", "/v1/metrics/rewards"): "get_rewards_metric",
     ("POST", "/v1/metrics/cltv/fits"): "create_cltv_fit",
     ("GET", "/v1/events"): "list_events",
     ("GET", "/v1/events/{event_id}"): "get_event",
