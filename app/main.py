@@ -35,6 +35,7 @@ from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
+from app.rewards import jobs as coupon_jobs
 from app.rewards.checkout import router as checkout_router
 from app.rewards.router import router as rewards_router
 from app.rules.router import router as rules_router
@@ -95,6 +96,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             background.append(
                 asyncio.create_task(
                     ledger_jobs.run_periodically(database, settings.expiry_interval_seconds)
+                )
+            )
+            background.append(
+                asyncio.create_task(
+                    coupon_jobs.run_periodically(database, settings.expiry_interval_seconds)
                 )
             )
         if settings.webhook_worker_in_process:
