@@ -61,3 +61,7 @@ async def test_demo_twice_then_a_purchase_explains_itself(
     ]
     reasons = {s["rule_id"]: s["reason"] for s in result["explain"]}
     assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier", "referral-welcome"}
+    assert reasons["referral-welcome"] == (
+        "none of: event.referred eq true was false (value false); "
+        "data.referred_by exists true was false (missing)"
+    )

@@ -340,3 +340,33 @@ async def test_scopes_of_the_catalog(
     assert (await client.get("/v1/rewards", headers=reader)).status_code == 200
     void = await client.post("/v1/claims/clm_x/void", headers=writer)
     assert void.status_code == 403
+
+
+async def test_erasure_moves_claims_and_coupons_and_drops_the_referral_code(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    await give_points(client, admin_headers, {"hal": 100})
+    reward = await make_reward(client, admin_headers)
+    claimed = (await claim(client, admin_headers, "hal", reward["id"])).json()
+    code = (await client.get("/v1/customers/hal/referral-code", headers=admin_headers)).json()[
+        "code"
+    ]
+    erased = await client.delete("/v1/customers/hal", headers=admin_headers)
+    assert erased.status_code == 200, erased.text
+    assert (erased.json()["records"]["reward_claims"], erased.json()["records"]["coupons"]) == (
+        1,
+        1,
+    )
+    coupon = (
+        await client.get(f"/v1/coupons/{claimed['coupon']['code']}", headers=admin_headers)
+    ).json()
+    assert coupon["customer_id"] != "hal"
+    body = {
+        "id": "evt-after-erasure",
+        "type": "signup",
+        "customer_id": "ivy",
+        "occurred_at": utcnow().isoformat(),
+        "data": {"referral_code": code},
+    }
+    answer = (await client.post("/v1/events", json=body, headers=admin_headers)).json()
+    assert answer["referral"]["reason"] == "unknown-code"
