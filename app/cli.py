@@ -25,6 +25,7 @@ from app.logging import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import upgrade
 from app.models import ApiKey
+from app.rewards import jobs as coupon_jobs
 from app.webhooks import worker as webhook_worker
 
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
@@ -78,18 +79,21 @@ def openapi(
 
 @cli.command()
 def expire() -> None:
-    """Expire points past their validity. Safe to run repeatedly or concurrently."""
+    """Expire points past their validity, and send each expired coupon's
+    `coupon.expired` webhook. Safe to run repeatedly or concurrently."""
     settings = get_settings()
     configure_logging(settings)
 
-    async def _expire() -> int:
+    async def _expire() -> tuple[int, int]:
         database = Database.from_settings(settings)
         try:
-            return await expire_due(database)
+            return await expire_due(database), await coupon_jobs.notify_expired(database)
         finally:
             await database.dispose()
 
-    typer.echo(f"expired {asyncio.run(_expire())} points")
+    points, coupons = asyncio.run(_expire())
+    typer.echo(f"expired {points} points")
+    typer.echo(f"notified {coupons} expired coupons")
 
 
 @cli.command()

@@ -1,6 +1,7 @@
 """Settings, read from the environment with the ``REINFORCE_`` prefix."""
 
 import ipaddress
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -109,6 +110,27 @@ class Settings(BaseSettings):
         default=False,
         description="When a refund claws back points already spent: go negative (true) "
         "or take what is left and record the shortfall (false).",
+    )
+    referral_code_cap: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Most referrals one customer's referral code records per "
+        "`REINFORCE_REFERRAL_CODE_CAP_PERIOD`; more are answered `referrer-cap-reached` "
+        "and earn nothing. 0: no cap.",
+    )
+    referral_code_cap_period: Literal["day", "week", "month", "lifetime"] = Field(
+        default="month", description="The calendar period (UTC) of the referral code cap."
+    )
+    point_value: Decimal = Field(
+        default=Decimal("0.01"),
+        ge=0,
+        le=1_000_000,
+        description="What one point is worth, in `REINFORCE_POINT_VALUE_CURRENCY`, for the "
+        "liability metric.",
+    )
+    point_value_currency: str = Field(
+        default="EUR", pattern=r"^[A-Z]{3}$", description="The currency of the point value."
     )
     ingest_group_max: int = Field(
         default=256,

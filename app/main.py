@@ -35,7 +35,11 @@ from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
+from app.rewards import jobs as coupon_jobs
+from app.rewards.checkout import router as checkout_router
+from app.rewards.router import router as rewards_router
 from app.rules.router import router as rules_router
+from app.shoppers.rewards import router as shopper_rewards_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
@@ -94,6 +98,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     ledger_jobs.run_periodically(database, settings.expiry_interval_seconds)
                 )
             )
+            background.append(
+                asyncio.create_task(
+                    coupon_jobs.run_periodically(database, settings.expiry_interval_seconds)
+                )
+            )
         if settings.webhook_worker_in_process:
             background.append(asyncio.create_task(webhook_worker.run(database, settings)))
         yield
@@ -133,7 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(rules_router)
     app.include_router(webhooks_router)
+    app.include_router(rewards_router)
+    app.include_router(checkout_router)
     app.include_router(shoppers_router)
+    app.include_router(shopper_rewards_router)
     app.include_router(metrics_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.

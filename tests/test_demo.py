@@ -79,7 +79,11 @@ async def test_demo_twice_then_a_purchase_explains_itself(
         ("points-per-purchase", "award_points", 80),
     ]
     reasons = {s["rule_id"]: s["reason"] for s in result["explain"]}
-    assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier"}
+    assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier", "referral-welcome"}
+    assert reasons["referral-welcome"] == (
+        "none of: event.referred eq true was false (value false); "
+        "data.referred_by exists true was false (missing)"
+    )
 
 
 async def test_the_demo_fills_every_metric_and_the_predictive_fit(

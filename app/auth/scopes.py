@@ -8,4 +8,6 @@ class Scope(StrEnum):
     rules_write = "rules:write"
     metrics_read = "metrics:read"
     webhooks_write = "webhooks:write"
+    rewards_write = "rewards:write"
+    coupons_redeem = "coupons:redeem"
     admin = "admin"

@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.models import (
     CltvFit,
     CltvPrediction,
+    Coupon,
     Customer,
     CustomerBadge,
     CustomerPerk,
@@ -35,6 +36,8 @@ from app.models import (
     Order,
     PointLot,
     Referral,
+    ReferralCode,
+    RewardClaim,
     RuleLimitCounter,
     WebhookMessage,
 )
@@ -72,6 +75,8 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     CustomerPerk.customer_id,
     RuleLimitCounter.customer_id,
     CltvPrediction.customer_id,
+    RewardClaim.customer_id,
+    Coupon.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.
@@ -234,6 +239,9 @@ async def erase(session: AsyncSession, customer_id: str) -> Erasure | None:
     session.add(Customer(id=alias, erased_at=now, **kept))
     await session.flush()
     rows = await _move_customer_ids(session, customer_id, alias)
+    # The referral code is shared in public and names the person: it goes, and no longer
+    # resolves to anyone.
+    await session.execute(delete(ReferralCode).where(ReferralCode.customer_id == customer_id))
     await _scrub_events(session, customer_id, alias)
     await _rename_in_documents(session, customer_id, alias)
     await session.execute(

@@ -26,14 +26,18 @@ from app.models import (
     Order,
     PointLot,
     Referral,
+    ReferralCode,
+    Reward,
+    RewardCode,
     RuleBudget,
     RuleLimitCounter,
     WebhookSubscription,
 )
 from app.models.base import table_of
+from app.rules import referrals
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+from app.rules.unit import CustomerState, Lot, OrderState, Perk, RewardState, UnitState
 
 T = TypeVar("T")
 
@@ -105,8 +109,29 @@ _BUDGET_ROWS = postgresql.insert(table_of(RuleBudget)).on_conflict_do_nothing(
 )
 _ORDERS = select(ORDERS).where(_in(ORDERS.c.id, "ids"))
 _REFERRED = select(Referral.referred_customer_id).where(_in(Referral.referred_customer_id, "ids"))
+_REFERRAL_CODES = select(ReferralCode.code, ReferralCode.customer_id).where(
+    _in(ReferralCode.code, "codes")
+)
+_REFERRALS_MADE = select(Referral.referrer_id, Referral.occurred_at).where(
+    _in(Referral.referrer_id, "ids")
+)
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
+)
+
+REWARDS = table_of(Reward)
+_REWARDS = (
+    select(REWARDS)
+    .where(_in(REWARDS.c.id, "ids"), REWARDS.c.deleted_at.is_(None))
+    .order_by(REWARDS.c.id)
+)
+_REWARDS_LOCKED = _REWARDS.with_for_update()
+_FREE_CODES = (
+    select(RewardCode.code)
+    .where(RewardCode.reward_id == bindparam("reward_id"), RewardCode.taken_at.is_(None))
+    .order_by(RewardCode.imported_at, RewardCode.code)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True)
 )
 
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
@@ -164,13 +189,35 @@ async def _budgets(conn: AsyncConnection, unit: UnitState, budgeted: list[str]) 
         unit.budgets[row.rule_id] = row.issued
 
 
+async def _rewards(conn: AsyncConnection, unit: UnitState, ids: list[str], events: int) -> None:
+    """The rewards issue_coupon rules may hand out, locked after the budgets on PostgreSQL
+    (claims through the API lock the customer, then the reward, in the same order); a
+    pooled reward's next free codes, as many as the unit's events could take."""
+    if not ids:
+        return
+    statement = _REWARDS_LOCKED if conn.dialect.name == "postgresql" else _REWARDS
+    for row in await conn.execute(statement, {"ids": ids}):
+        reward = _state(RewardState, row)
+        if reward.pooled:
+            found = await conn.execute(_FREE_CODES, {"reward_id": reward.id, "n": events})
+            reward.codes = list(found.scalars())
+        unit.rewards[reward.id] = reward
+
+
 async def state(
     conn: AsyncConnection, ruleset: ActiveRuleset, events: Sequence[Any], now: datetime
 ) -> UnitState:
     """What the unit's events read, for the customers they name; new customers are made
     in memory and written only if one of their events is accepted."""
     unit = UnitState(now=now)
-    ids = sorted({event.customer_id for event in events})
+    # Referral codes first: their referrers are customers of the unit too, locked with
+    # the others. A code never changes hands, so reading it unlocked is safe.
+    codes = sorted({code for event in events if (code := referrals.code_of(event))})
+    if codes:
+        for row in await conn.execute(_REFERRAL_CODES, {"codes": codes}):
+            unit.referral_codes[row.code] = row.customer_id
+    referrers = sorted(set(unit.referral_codes.values()))
+    ids = sorted({event.customer_id for event in events} | set(referrers))
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
     for row in await conn.execute(statement, {"ids": ids}):
         unit.customers[row.id] = _state(CustomerState, row, exists=True)
@@ -199,15 +246,32 @@ async def state(
         if refunding:
             for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
                 unit.customers[row.customer_id].lots.append(_state(Lot, row))
-    await _limits(conn, unit, ruleset, events)
-    await _budgets(conn, unit, ruleset.budgeted({e.type.value for e in events}))
+    # The referral events the codes may derive fire the referrers' rules: their limits and
+    # budgets are read as the posted events' are.
+    derived = [
+        referrals.derived_event(event, referrer)
+        for event in events
+        if (referrer := unit.referral_codes.get(referrals.code_of(event) or "")) is not None
+        and referrer != event.customer_id
+    ]
+    judged = [*events, *derived]
+    await _limits(conn, unit, ruleset, judged)
+    types = {e.type.value for e in judged}
+    await _budgets(conn, unit, ruleset.budgeted(types))
+    await _rewards(conn, unit, ruleset.rewards_issued(types), len(judged))
     order_ids = sorted(
         {e.data.order_id for e in events if e.type in (EventType.purchase, EventType.refund)}
     )
     if order_ids:
         for row in await conn.execute(_ORDERS, {"ids": order_ids}):
             unit.orders[row.id] = _state(OrderState, row)
-    referred = sorted({e.data.referred_customer_id for e in events if e.type is EventType.referral})
+    referred = sorted(
+        {e.data.referred_customer_id for e in events if e.type is EventType.referral}
+        | {e.customer_id for e in events if referrals.code_of(e) in unit.referral_codes}
+    )
     if referred:
         unit.referred.update(row[0] for row in await conn.execute(_REFERRED, {"ids": referred}))
+    if referrers:
+        for made in await conn.execute(_REFERRALS_MADE, {"ids": referrers}):
+            unit.referral_times.setdefault(made.referrer_id, []).append(made.occurred_at)
     return unit

@@ -169,6 +169,10 @@ async def _unit(
                 "rule failed while evaluating an event",
                 extra={"rule_id": error.rule_id, "event_id": item.event.id, "error": error.message},
             )
+        for source, applied in reduced.derived:
+            derived = Item.of(source)
+            unit.events.append(_row(derived, applied.answer, ruleset.version, now))
+            accepted[source.id] = (derived.digest, applied.answer)
         unit.events.append(_row(item, reduced.answer, ruleset.version, now))
         accepted[item.event.id] = (item.digest, reduced.answer)
         body = reduced.answer

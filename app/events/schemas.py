@@ -10,9 +10,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -93,6 +96,35 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+ReferralCodeText = Annotated[
+    str,
+    StringConstraints(max_length=100, pattern=_NO_NUL),
+    Field(
+        description="A referral code another customer shared (`GET /v1/customers/{id}/"
+        "referral-code`): the referral is recorded for them, and the event's rules see "
+        "`event.referred`. A code that cannot be used never fails the event; the answer's "
+        "`referral` says why it was not recorded.",
+        examples=["K7M2Q9XD"],
+    ),
+]
+
+
+class _Referable(BaseModel):
+    """Data that may carry a referral code. Left out of the body when absent, so that
+    events posted before codes existed keep their stored body and hash."""
+
+    referral_code: ReferralCodeText | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_code(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        body = handler(self)
+        if isinstance(body, dict) and body.get("referral_code", "") is None:
+            del body["referral_code"]
+        return body
+
+
 class PurchaseItem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -101,7 +133,7 @@ class PurchaseItem(BaseModel):
     price: Amount | None = None
 
 
-class PurchaseData(_Data):
+class PurchaseData(_Data, _Referable):
     order_id: ExternalId
     amount: Amount
     currency: Currency
@@ -247,9 +279,13 @@ class RenewalEvent(_Envelope):
     data: RenewalData
 
 
+class SignupData(FreeData, _Referable):
+    """A new customer: anything given is kept for rules to read."""
+
+
 class SignupEvent(_Envelope):
     type: Literal[EventType.signup]
-    data: FreeData = Field(default_factory=FreeData)
+    data: SignupData = Field(default_factory=SignupData)
 
 
 class SubscriptionEvent(_Envelope):
@@ -295,6 +331,14 @@ AnyEvent = (
 EventIn = Annotated[AnyEvent, Field(discriminator="type")]
 
 
+class IssuedCoupon(BaseModel):
+    """A coupon an issue_coupon rule handed out (no points spent)."""
+
+    code: str
+    claim_id: str
+    expires_at: datetime
+
+
 class EffectOut(BaseModel):
     """What one rule gave for the event."""
 
@@ -302,6 +346,7 @@ class EffectOut(BaseModel):
     rule_name: str | None
     action: str = Field(
         description="award_points, multiply_points, award_badge, set_tier, grant_perk, notify, "
+        "issue_coupon, "
         "or reverse_points (a refund's clawback)."
     )
     points: int | None = None
@@ -314,12 +359,31 @@ class EffectOut(BaseModel):
     shortfall: int | None = Field(
         default=None, description="Refund clawback the balance could not cover."
     )
+    reward_id: str | None = Field(default=None, description="issue_coupon: the reward.")
+    coupon: IssuedCoupon | None = Field(
+        default=None, description="issue_coupon: the coupon issued; null when none was."
+    )
+    refused: Literal["unknown-reward", "reward-inactive", "reward-out-of-stock"] | None = Field(
+        default=None, description="issue_coupon: why no coupon was issued."
+    )
 
 
 class SkippedOut(BaseModel):
     rule_id: str
     rule_name: str
     reason: str
+
+
+class ReferralOutcome(BaseModel):
+    """What the event's `data.referral_code` did."""
+
+    status: Literal["recorded", "ignored"] = Field(
+        description="recorded: the referral is the referrer's (their `referral` rules ran on "
+        "the derived event `event_id`); ignored: nothing was recorded, see `reason`."
+    )
+    reason: Literal["unknown-code", "own-code", "already-referred", "referrer-cap-reached"] | None
+    referrer_id: str | None = None
+    event_id: str | None = Field(default=None, description="The derived referral event.")
 
 
 class EventResult(BaseModel):
@@ -332,6 +396,9 @@ class EventResult(BaseModel):
     balance: BalanceOut
     explain: list[SkippedOut] | None = Field(
         default=None, description="With `?explain=true`: the rules that did not fire, and why."
+    )
+    referral: ReferralOutcome | None = Field(
+        default=None, description="Only for an event with a `data.referral_code`."
     )
 
 

@@ -23,13 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import inline_sqlite
 from app.events.driver import SQLiteRows
-from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
+from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, REWARDS, Subscriptions
 from app.models import (
+    Coupon,
     CustomerBadge,
     CustomerPerk,
     LedgerEntry,
     MessageStatus,
     Referral,
+    RewardClaim,
+    RewardCode,
     RuleBudget,
     RuleLimitCounter,
     WebhookMessage,
@@ -45,6 +48,9 @@ _PERKS = table_of(CustomerPerk)
 _COUNTERS = table_of(RuleLimitCounter)
 _BUDGETS = table_of(RuleBudget)
 _MESSAGES = table_of(WebhookMessage)
+_CLAIMS = table_of(RewardClaim)
+_COUPONS = table_of(Coupon)
+_CODES = table_of(RewardCode)
 
 
 class UnitConflict(Exception):
@@ -96,6 +102,8 @@ def _statements(dialect: str) -> dict[str, Any]:
             },
         ),
         "messages": insert(_MESSAGES),
+        "claims": insert(_CLAIMS),
+        "coupons": insert(_COUPONS),
     }
 
 
@@ -103,6 +111,10 @@ def _statements(dialect: str) -> dict[str, Any]:
 _UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("_id"))
 _UPDATE_ORDER = update(ORDERS).where(ORDERS.c.id == bindparam("_id"))
 _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("_id"))
+# The rewards' rows are locked by the loader (PostgreSQL) or the write transaction (SQLite):
+# the stock the reducer counted down is the stock to store.
+_UPDATE_REWARD = update(REWARDS).where(REWARDS.c.id == bindparam("_id"))
+_TAKE_CODE = update(_CODES).where(_CODES.c.code == bindparam("_code"))
 
 
 # What the writer stores of each kind of state, by column name (= attribute name).
@@ -247,4 +259,11 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
         run["perks"],
         [_values(p, _PERK) for p in unit.perks.values()],
     )
+    await out.many(
+        _UPDATE_REWARD,
+        [{"_id": r.id, "stock": r.stock} for r in unit.rewards.values() if r.dirty],
+    )
+    await out.many(_TAKE_CODE, [{"_code": code, "taken_at": unit.now} for code in unit.codes_taken])
+    await out.many(run["claims"], unit.claims)
+    await out.many(run["coupons"], unit.coupons)
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))

@@ -1,4 +1,5 @@
-"""How points are dated and taken back: pure rules the reducer and the ledger share."""
+"""How points are dated and taken back, and how often a referral code earns: pure rules
+the reducer and the ledger share."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -7,6 +8,7 @@ from typing import Any
 
 from app.config import Settings
 from app.events.types import EventType
+from app.rules.schemas import Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +16,9 @@ class PointsPolicy:
     pending_days: int
     validity_days: int
     allow_negative: bool
+    # Referrals one referrer's code may record per period; 0: no cap.
+    referral_cap: int = 0
+    referral_cap_period: Period = "month"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PointsPolicy":
@@ -21,6 +26,8 @@ class PointsPolicy:
             pending_days=settings.points_pending_days,
             validity_days=settings.points_validity_days,
             allow_negative=settings.refund_allow_negative_balance,
+            referral_cap=settings.referral_code_cap,
+            referral_cap_period=settings.referral_code_cap_period,
         )
 
     def lot_dates(self, event: Any) -> tuple[datetime, datetime | None]:

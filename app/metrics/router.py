@@ -2,14 +2,14 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope as AuthScope
 from app.database import DatabaseDep, ReadSession, Session
 from app.errors import Unprocessable, problem_responses
-from app.metrics import docs, predictive, service
+from app.metrics import docs, predictive, rewards, service
 from app.metrics.parameters import ActivityDays, From, Instant, To
 from app.metrics.periods import Period, Window, resolve
 from app.metrics.plan import Scope
@@ -17,6 +17,7 @@ from app.metrics.predictive import MAX_TOP, PredictiveRequest
 from app.metrics.predictive_results import PredictiveCltvResult
 from app.metrics.queries.common import By, for_aggregates
 from app.metrics.registry import MetricName, PredictiveCltv, metric
+from app.metrics.rewards import LiabilityOut, RewardsMetricOut
 from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
 
@@ -42,6 +43,7 @@ class RefitMoved(Unprocessable):
 )
 async def get_metrics_summary(
     session: ReadSession,
+    request: Request,
     database: DatabaseDep,
     start: From = None,
     end: To = None,
@@ -54,7 +56,44 @@ async def get_metrics_summary(
     are monthly.
     """
     window = resolve(start, end, utcnow())
-    return await service.summary(Scope(window, activity_days=activity_days), database, session)
+    settings = request.app.state.settings
+    return await service.summary(
+        Scope(window, activity_days=activity_days),
+        database,
+        session,
+        settings.point_value,
+        settings.point_value_currency,
+    )
+
+
+@router.get(
+    "/liability",
+    response_model=LiabilityOut,
+    responses=problem_responses(401, 403),
+    operation_id="get_liability",
+)
+async def get_liability(session: ReadSession, request: Request) -> LiabilityOut:
+    """The points owed now: available and pending, their value at `REINFORCE_POINT_VALUE`
+    (in `REINFORCE_POINT_VALUE_CURRENCY`), and what expires in the next 30 and 90 days."""
+    settings = request.app.state.settings
+    return await rewards.liability(
+        session, utcnow(), settings.point_value, settings.point_value_currency
+    )
+
+
+@router.get(
+    "/rewards",
+    response_model=RewardsMetricOut,
+    responses=problem_responses(401, 403, 422),
+    operation_id="get_rewards_metric",
+)
+async def get_rewards_metric(
+    session: ReadSession, start: From = None, end: To = None
+) -> RewardsMetricOut:
+    """Points redeemed by reward over the window's claims; the window's coupons: issued,
+    used, expired, void, and the redemption rate (used / issued)."""
+    now = utcnow()
+    return await rewards.rewards_metric(session, resolve(start, end, now), now)
 
 
 @router.get(

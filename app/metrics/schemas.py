@@ -17,6 +17,7 @@ from app.metrics.results import (
     RepeatPurchaseResult,
     RetentionResult,
 )
+from app.metrics.rewards import LiabilityOut, RewardsMetricOut
 
 SERIES = (
     "With `interval`: the metric on each period of the window, oldest first, each "
@@ -168,6 +169,10 @@ class SummaryMetrics(BaseModel):
     cltv_predictive: PredictiveCltvOut | None = Field(
         description="The stored predictive fit whose window ends at `to`, as last stored; "
         "null when there is none (the summary never fits)."
+    )
+    rewards: RewardsMetricOut = Field(description="As `GET /v1/metrics/rewards` answers.")
+    liability: LiabilityOut = Field(
+        description="As `GET /v1/metrics/liability` answers: as of now, whatever the window."
     )
 
 

@@ -7,18 +7,21 @@ PostgreSQL; ``plan`` merges the reads several metrics share.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import Database
+from app.metrics import rewards
 from app.metrics.periods import Period, split
 from app.metrics.plan import Fetched, Query, Scope, plan
 from app.metrics.queries.common import for_aggregates
 from app.metrics.registry import REGISTRY, Metric, PredictiveCltv
 from app.metrics.results import Result
 from app.metrics.schemas import SummaryOut
+from app.models.base import utcnow
 
 # How many of a request's independent queries run at once, each on a connection (and a
 # read transaction) of its own, so that the answer takes about as long as its slowest
@@ -132,7 +135,13 @@ async def answer(
     )
 
 
-async def summary(scope: Scope, database: Database, session: AsyncSession) -> SummaryOut:
+async def summary(
+    scope: Scope,
+    database: Database,
+    session: AsyncSession,
+    point_value: Decimal,
+    currency: str,
+) -> SummaryOut:
     """Every metric of the registry over one window with its default parameters; the
     reads they share run once (one activity pass serves four metrics)."""
     fetched = await fetch(
@@ -144,6 +153,9 @@ async def summary(scope: Scope, database: Database, session: AsyncSession) -> Su
             metrics[metric.summary_key] = metric.stored(scope, fetched)
         else:
             metrics[metric.summary_key] = _wire(metric, scope, metric.results(scope, fetched)[None])
+    now = utcnow()
+    metrics["rewards"] = await rewards.rewards_metric(session, scope.window, now)
+    metrics["liability"] = await rewards.liability(session, now, point_value, currency)
     return SummaryOut.model_validate(
         {"from": scope.window.start, "to": scope.window.end, "metrics": metrics}
     )

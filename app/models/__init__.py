@@ -6,6 +6,7 @@ from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
 from app.models.metric import CltvFit, CltvPrediction
+from app.models.reward import Coupon, ReferralCode, Reward, RewardClaim, RewardCode, RewardVersion
 from app.models.rule import (
     Rule,
     RuleBudget,
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "CltvFit",
     "CltvPrediction",
+    "Coupon",
     "Customer",
     "CustomerBadge",
     "CustomerPerk",
@@ -37,6 +39,11 @@ __all__ = [
     "Order",
     "PointLot",
     "Referral",
+    "ReferralCode",
+    "Reward",
+    "RewardClaim",
+    "RewardCode",
+    "RewardVersion",
     "Rule",
     "RuleBudget",
     "RuleLimitCounter",

@@ -9,6 +9,7 @@ from app.rules.schemas import (
     AnyCondition,
     Comparison,
     Condition,
+    IssueCouponAction,
     RuleDocument,
     TierLadder,
 )
@@ -78,6 +79,20 @@ class ActiveRuleset:
     @property
     def grants_perks(self) -> bool:
         return "grant_perk" in self.actions
+
+    def rewards_issued(self, event_types: Iterable[str]) -> list[str]:
+        """Reward ids the issue_coupon actions of these types' rules name, sorted."""
+        if "issue_coupon" not in self.actions:
+            return []
+        return sorted(
+            {
+                action.reward_id
+                for t in event_types
+                for rule in self.compiled.rules_for(t)
+                for action in rule.document.actions
+                if isinstance(action, IssueCouponAction)
+            }
+        )
 
     def budgeted(self, event_types: Iterable[str]) -> list[str]:
         """Rule ids with a budget that events of these types can fire, sorted."""

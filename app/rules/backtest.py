@@ -93,7 +93,8 @@ async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) 
         # Points are dated as of the event, as they were when it was posted.
         unit.now = event.occurred_at
         try:
-            reduced = reduce(judge, unit, event)
+            recorded = (row.response or {}).get("referral") or {}
+            reduced = reduce(judge, unit, event, referred=recorded.get("status") == "recorded")
         except ProblemError:  # refused in this replay's order of events
             continue
         finally:

@@ -6,9 +6,11 @@ here does I/O.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.ledger.policy import PointsPolicy, proportional
+from app.rewards.codes import new_claim_id, new_code
 from app.rules.active import ActiveRuleset
 from app.rules.engine import Effect, Outcome
 from app.rules.limits import period_key
@@ -114,8 +116,82 @@ class EventStep:
             {**self._ids(effect.rule_id), "perk": effect.perk, "expires_at": iso(expires_at)},
         )
 
-    def apply(self, effect: Effect) -> int:
-        """Write one rule effect; answers the points it credited."""
+    def _coupon_refusal(self, reward_id: str) -> str | None:
+        reward = self.unit.rewards.get(reward_id)
+        if reward is None:
+            return "unknown-reward"
+        document, now = reward.document, self.unit.now
+        starts, ends = (
+            datetime.fromisoformat(document[name]) if document.get(name) else None
+            for name in ("active_from", "active_until")
+        )
+        if (starts is not None and now < starts) or (ends is not None and now >= ends):
+            return "reward-inactive"
+        if (reward.stock is not None and reward.stock <= 0) or (reward.pooled and not reward.codes):
+            return "reward-out-of-stock"
+        return None
+
+    def issue_coupon(self, effect: Effect, out: dict[str, Any]) -> None:
+        """A free claim of the reward and its coupon; ``out`` (the effect's answer) says
+        which, or why none was issued."""
+        assert effect.reward_id is not None
+        refusal = self._coupon_refusal(effect.reward_id)
+        if refusal is not None:
+            out["coupon"], out["refused"] = None, refusal
+            return
+        reward, now, state = self.unit.rewards[effect.reward_id], self.unit.now, self.state
+        code = reward.codes.pop(0) if reward.pooled else new_code()
+        if reward.pooled:
+            self.unit.codes_taken.append(code)
+        if reward.stock is not None:
+            reward.stock -= 1
+            reward.dirty = True
+        claim_id = new_claim_id()
+        expires_at = now + timedelta(days=int(reward.document.get("coupon_validity_days", 30)))
+        self.unit.claims.append(
+            {
+                "id": claim_id,
+                "customer_id": state.id,
+                "reward_id": reward.id,
+                "reward_version": reward.current_version,
+                "points": 0,
+                "period_key": "lifetime",
+                "entry_id": None,
+                "event_id": self.event.id,
+                "rule_id": effect.rule_id,
+                "status": "active",
+                "created_at": now,
+            }
+        )
+        self.unit.coupons.append(
+            {
+                "code": code,
+                "claim_id": claim_id,
+                "reward_id": reward.id,
+                "customer_id": state.id,
+                "status": "active",
+                "issued_at": now,
+                "expires_at": expires_at,
+            }
+        )
+        coupon = {"code": code, "claim_id": claim_id, "expires_at": iso(expires_at)}
+        out["coupon"], out["refused"] = coupon, None
+        self.emit(
+            "reward.claimed",
+            {
+                **self._ids(effect.rule_id),
+                "claim_id": claim_id,
+                "reward_id": reward.id,
+                "reward_version": reward.current_version,
+                "points": 0,
+                "code": code,
+                "expires_at": iso(expires_at),
+            },
+        )
+
+    def apply(self, effect: Effect, out: dict[str, Any] | None = None) -> int:
+        """Write one rule effect (``out`` is its answer, for what only writing it tells);
+        answers the points it credited."""
         action = effect.action
         if action in ("award_points", "multiply_points"):
             if effect.points and effect.points > 0:
@@ -139,6 +215,8 @@ class EventStep:
             self.set_tier(effect.tier, effect.rule_id, effect.rule_name)
         elif action == "grant_perk" and effect.perk:
             self.grant_perk(effect)
+        elif action == "issue_coupon" and effect.reward_id and out is not None:
+            self.issue_coupon(effect, out)
         elif action == "notify":
             self.emit(
                 "notification.requested",
@@ -271,6 +349,15 @@ def effect_answer(
 
 
 def effect_out(effect: Effect) -> dict[str, Any]:
+    if effect.action == "issue_coupon":
+        # Only these effects carry the reward and coupon members: every other effect's
+        # answer reads as it always did.
+        return {
+            **effect_answer(effect.rule_id, effect.rule_name, effect.action),
+            "reward_id": effect.reward_id,
+            "coupon": None,
+            "refused": None,
+        }
     return effect_answer(
         effect.rule_id,
         effect.rule_name,

@@ -74,6 +74,12 @@ STATIC_FACTS: Final[Mapping[str, FactSpec]] = MappingProxyType(
                 nullable=True,
             ),
             _spec(
+                "event.referred",
+                FactKind.BOOLEAN,
+                "True when this signup or purchase recorded a referral through another "
+                "customer's referral code (data.referral_code): the welcome reward's fact.",
+            ),
+            _spec(
                 "event.occurred_at",
                 FactKind.DATETIME,
                 "When the event happened (timezone-aware ISO 8601 timestamp).",
@@ -285,6 +291,7 @@ class EventFacts:
     data: Mapping[str, Any] = field(default_factory=dict)
     attributes: Mapping[str, Any] = field(default_factory=dict)
     occurred_at: datetime
+    referred: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -565,6 +565,23 @@ class NotifyAction(BaseModel):
     )
 
 
+class IssueCouponAction(BaseModel):
+    """Hand the customer a reward's coupon for free (a surprise gift, a birthday, a
+    win-back): no points are spent, the reward's stock is. Out of stock, outside its
+    window or deleted, the effect says so and issues nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"type": "issue_coupon", "reward_id": "rwd_1a2b3c4d"}]},
+    )
+
+    type: Literal["issue_coupon"] = Field(description="Action type.")
+    reward_id: str = Field(
+        min_length=1, max_length=64, description="The catalog reward whose coupon is issued."
+    )
+
+
 _ACTION_MODELS: Final[dict[str, type[BaseModel]]] = {
     "award_points": AwardPointsAction,
     "multiply_points": MultiplyPointsAction,
@@ -572,6 +589,7 @@ _ACTION_MODELS: Final[dict[str, type[BaseModel]]] = {
     "set_tier": SetTierAction,
     "grant_perk": GrantPerkAction,
     "notify": NotifyAction,
+    "issue_coupon": IssueCouponAction,
 }
 ACTION_TYPES: Final[tuple[str, ...]] = tuple(_ACTION_MODELS)
 
@@ -606,6 +624,7 @@ ActionModel = (
     | SetTierAction
     | GrantPerkAction
     | NotifyAction
+    | IssueCouponAction
 )
 Action = Annotated[
     Annotated[ActionModel, Field(discriminator="type")],

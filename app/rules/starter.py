@@ -92,10 +92,16 @@ STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
         "referral-welcome",
         {
             "name": "Referral: the referred customer",
-            "description": "The shop posts a signup event for the new customer with "
-            "data.referred_by; they get 100 welcome points, once.",
-            "types": ["signup"],
-            "conditions": {"fact": "data.referred_by", "op": "exists", "value": True},
+            "description": "The new customer's signup or first purchase carries the "
+            "referrer's code in data.referral_code (or a signup names them in "
+            "data.referred_by); they get 100 welcome points, once.",
+            "types": ["signup", "purchase"],
+            "conditions": {
+                "any": [
+                    {"fact": "event.referred", "op": "eq", "value": True},
+                    {"fact": "data.referred_by", "op": "exists", "value": True},
+                ]
+            },
             "actions": [{"type": "award_points", "points": 100}],
             "limits": {"per_customer": {"count": 1, "period": "lifetime"}},
         },

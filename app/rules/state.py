@@ -17,6 +17,7 @@ from typing import Any
 
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
+from app.rules import referrals
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
@@ -56,15 +57,19 @@ class Reduced:
     # failed while evaluating.
     fired: list[str] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    # Events the event gave rise to (the referrer's referral), each already applied, for
+    # the pipeline to store beside it.
+    derived: list[tuple[Any, "Reduced"]] = field(default_factory=list)
 
 
-def event_facts(event: Any) -> EventFacts:
+def event_facts(event: Any, *, referred: bool = False) -> EventFacts:
     return EventFacts(
         type=event.type.value,
         occurred_at=event.occurred_at,
         data=event.data.model_dump(),
         attributes=event.attributes,
         channel=event.channel,
+        referred=referred,
     )
 
 
@@ -148,6 +153,7 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             state.last_purchase_at = at
     elif event.type is EventType.referral:
         unit.referred.add(data.referred_customer_id)
+        unit.referral_times.setdefault(state.id, []).append(at)
         unit.referrals.append(
             {
                 "referred_customer_id": data.referred_customer_id,
@@ -159,14 +165,43 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
         state.referral_count += 1
 
 
-def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) -> Reduced:
-    """Apply one validated event to ``unit``; raises a problem when it is refused."""
+def _referral(
+    judge: Judge, unit: UnitState, event: Any
+) -> tuple[dict[str, Any] | None, list[tuple[Any, Reduced]]]:
+    """A referral code's outcome for the answer, and the referrer's derived event."""
+    code = referrals.code_of(event)
+    if code is None:
+        return None, []
+    found = referrals.guard(unit, judge.policy, event, code)
+    if not isinstance(found, str):
+        return found, []
+    source = referrals.derived_event(event, found)
+    applied = reduce(judge, unit, source)
+    recorded = referrals.outcome("recorded", None, referrer_id=found, event_id=source.id)
+    return recorded, [(source, applied), *applied.derived]
+
+
+def reduce(
+    judge: Judge,
+    unit: UnitState,
+    event: Any,
+    *,
+    explain: bool = False,
+    referred: bool | None = None,
+) -> Reduced:
+    """Apply one validated event to ``unit``; raises a problem when it is refused.
+
+    ``referred`` replays a stored event as it was judged (the backtest): whether it recorded
+    a referral then, with no code resolved now (the derived referral is replayed itself)."""
     order = _check(unit, event)
+    referral, derived = (None, []) if referred is not None else _referral(judge, unit, event)
+    if referred is None:
+        referred = referral is not None and referral["status"] == "recorded"
     state = unit.customer(event.customer_id, event.occurred_at)
     ruleset = judge.ruleset
     outcome = evaluate(
         ruleset.compiled,
-        event_facts(event),
+        event_facts(event, referred=referred),
         customer_facts(state, event.occurred_at),
         _usage(judge, unit, state, event),
         explain=explain,
@@ -177,7 +212,9 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     step = EventStep(judge, unit, state, event)
     step.consume(outcome)
     step.effects = [effect_out(e) for e in outcome.effects]
-    credited = sum(step.apply(effect) for effect in outcome.effects)
+    credited = sum(
+        step.apply(effect, out) for effect, out in zip(outcome.effects, step.effects, strict=True)
+    )
     if ruleset.tiers is not None:
         promoted = tier_promotion(ruleset.tiers, state.tier, state.points_earned)
         # The ladder changes a tier exactly as a set_tier rule does, webhook included.
@@ -206,6 +243,8 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
         "balance": state.balance(),
         "explain": None,
     }
+    if referral is not None:
+        answer["referral"] = referral
     skipped = None
     if explain:
         # Rule errors are already among the skipped rules, as "error: ...".
@@ -213,4 +252,4 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
             {"rule_id": s.rule_id, "rule_name": s.rule_name, "reason": s.reason}
             for s in outcome.skipped
         ]
-    return Reduced(answer, skipped, outcome.fired, outcome.errors)
+    return Reduced(answer, skipped, outcome.fired, outcome.errors, derived)

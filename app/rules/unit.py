@@ -80,6 +80,20 @@ class Perk:
 
 
 @dataclass(slots=True)
+class RewardState:
+    """A catalog reward an issue_coupon rule may hand out: loaded (and on PostgreSQL locked)
+    with the unit, ``codes`` the pool's next free codes when it is pooled."""
+
+    id: str
+    current_version: int
+    document: dict[str, Any]
+    stock: int | None
+    pooled: bool
+    codes: list[str] = field(default_factory=list)
+    dirty: bool = False
+
+
+@dataclass(slots=True)
 class Message:
     """A webhook message; a points message gets its entry's id once the entry is written."""
 
@@ -141,7 +155,12 @@ class UnitState:
     customers: dict[str, CustomerState] = field(default_factory=dict)
     orders: dict[str, OrderState] = field(default_factory=dict)
     referred: set[str] = field(default_factory=set)
+    # The referral codes the unit's events carry, and the customers they belong to.
+    referral_codes: dict[str, str] = field(default_factory=dict)
+    # When those referrers' referrals happened, for the referral code cap.
+    referral_times: dict[str, list[datetime]] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, RewardState] = field(default_factory=dict)
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -151,6 +170,9 @@ class UnitState:
     perks: dict[tuple[str, str], Perk] = field(default_factory=dict)
     counters: set[tuple[str, str, str]] = field(default_factory=set)
     budgets_used: set[str] = field(default_factory=set)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    coupons: list[dict[str, Any]] = field(default_factory=list)
+    codes_taken: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:

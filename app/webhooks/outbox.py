@@ -33,6 +33,9 @@ class WebhookEventType(StrEnum):
     notification_requested = "notification.requested"
     feedback_detractor = "feedback.detractor"
     customer_erased = "customer.erased"
+    reward_claimed = "reward.claimed"
+    coupon_redeemed = "coupon.redeemed"
+    coupon_expired = "coupon.expired"
 
 
 # The name before webhook and behaviour types were told apart in the OpenAPI document.

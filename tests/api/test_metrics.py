@@ -457,6 +457,8 @@ async def test_summary_gives_every_metric_for_one_window(
         "cltv",
         "cohorts",
         "cltv_predictive",
+        "rewards",
+        "liability",
     }
     assert metrics["cltv_predictive"] is None  # never fitted by the summary
     assert metrics["nps"]["value"] == 100.0

@@ -34,9 +34,10 @@ def test_the_registry_holds_every_metric_once() -> None:
         (MetricName.cltv, "predictive"),
     }
     assert len(REGISTRY) == len({(m.name, m.method) for m in REGISTRY})
-    # The summary answers one field per registry entry, by the entry's summary key.
+    # The summary answers one field per registry entry, by the entry's summary key, and the
+    # catalog's figures and the liability, which have no series or breakdowns.
     fields = {field.alias or name for name, field in SummaryMetrics.model_fields.items()}
-    assert fields == {m.summary_key for m in REGISTRY}
+    assert fields == {m.summary_key for m in REGISTRY} | {"rewards", "liability"}
     # Only the predictive fit, one model over every customer, cannot take a segment yet.
     assert [m for m in REGISTRY if not m.segments] == [metric(MetricName.cltv, "predictive")]
     assert isinstance(metric(MetricName.cltv, "predictive"), PredictiveCltv)

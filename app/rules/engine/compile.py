@@ -24,6 +24,7 @@ from app.rules.schemas import (
     AwardBadgeAction,
     AwardPointsAction,
     GrantPerkAction,
+    IssueCouponAction,
     Limits,
     MultiplyPointsAction,
     NotifyAction,
@@ -123,6 +124,9 @@ def _action_maker(
             template=action.template,
         )
         return lambda c: note
+    if isinstance(action, IssueCouponAction):
+        coupon = Effect(rule_id, name, "issue_coupon", reward_id=action.reward_id)
+        return lambda c: coupon
     raise ValueError(f"unknown action {action!r}")
 
 

@@ -81,6 +81,7 @@ def _static_getter(path: str) -> Getter | None:
         "event.type": lambda c: c.event.type,
         "event.channel": lambda c: c.event.channel,
         "event.occurred_at": lambda c: c.at(),
+        "event.referred": lambda c: c.event.referred,
         "customer.purchase_count": lambda c: c.customer.purchase_count,
         "customer.lifetime_spend": lambda c: _num(c.customer.lifetime_spend),
         "customer.days_since_last_purchase": lambda c: c.customer.days_since_last_purchase,

@@ -9,7 +9,13 @@ from decimal import Decimal
 from typing import Literal, NamedTuple
 
 ActionName = Literal[
-    "award_points", "multiply_points", "award_badge", "set_tier", "grant_perk", "notify"
+    "award_points",
+    "multiply_points",
+    "award_badge",
+    "set_tier",
+    "grant_perk",
+    "notify",
+    "issue_coupon",
 ]
 
 
@@ -34,6 +40,7 @@ class Effect(NamedTuple):
     notification: str | None = None
     template: str | None = None
     factor: Decimal | None = None
+    reward_id: str | None = None
 
 
 class SkippedRule(NamedTuple):
