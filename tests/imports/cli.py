@@ -3,11 +3,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.server import PROJECT_ROOT
 
-REINFORCE = str(Path(sys.executable).parent / "reinforce")
+# The checkout's own code, wherever the package was installed from.
+REINFORCE = [sys.executable, "-c", "from app.cli import main; main()"]
 
 
 def reinforce(
@@ -15,7 +15,7 @@ def reinforce(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REINFORCE_DATABASE_URL": database_url, "REINFORCE_LOG_LEVEL": "WARNING"}
     return subprocess.run(
-        [REINFORCE, *args],
+        [*REINFORCE, *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
