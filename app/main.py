@@ -36,6 +36,7 @@ from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
 from app.rules.router import router as rules_router
+from app.segments.router import router as segments_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(shoppers_router)
     app.include_router(metrics_router)
+    app.include_router(segments_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

@@ -17,6 +17,8 @@ from sqlalchemy import BindParameter, Select, and_, bindparam, case, func, or_, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.customers import facts
+from app.customers.facts import DEFAULT_FREQUENCY_DAYS, FactsQuery
 from app.events.types import EventType
 from app.models import (
     Customer,
@@ -28,12 +30,14 @@ from app.models import (
     Referral,
     RuleBudget,
     RuleLimitCounter,
+    Segment,
     WebhookSubscription,
 )
 from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
 from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+from app.segments import service as segments
 
 T = TypeVar("T")
 
@@ -109,6 +113,8 @@ _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types)
     WebhookSubscription.enabled.is_(True)
 )
 
+_SEGMENTS = select(Segment.id, Segment.condition).order_by(Segment.id)
+
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
 
 
@@ -164,8 +170,40 @@ async def _budgets(conn: AsyncConnection, unit: UnitState, budgeted: list[str]) 
         unit.budgets[row.rule_id] = row.issued
 
 
+async def _targeting(
+    conn: AsyncConnection,
+    unit: UnitState,
+    ruleset: ActiveRuleset,
+    existing: list[str],
+    frequency_days: int,
+) -> None:
+    """The targeting facts and segments the rules read, as of the unit's start."""
+    query = FactsQuery(unit.now, frequency_days)
+    if ruleset.targeting:
+        for customer_id, row in (
+            await facts.read(conn, query, ruleset.targeting, existing)
+        ).items():
+            customer = unit.customers[customer_id]
+            for name in ruleset.targeting:
+                setattr(customer, name, row[name])
+    if ruleset.reads_segments:
+        saved = [
+            (row.id, segments.stored_condition(row.condition))
+            for row in await conn.execute(_SEGMENTS)
+        ]
+        inside = await segments.memberships(
+            conn, conn.dialect.name, saved, existing, unit.now, frequency_days
+        )
+        for customer_id, ids in inside.items():
+            unit.customers[customer_id].segments = frozenset(ids)
+
+
 async def state(
-    conn: AsyncConnection, ruleset: ActiveRuleset, events: Sequence[Any], now: datetime
+    conn: AsyncConnection,
+    ruleset: ActiveRuleset,
+    events: Sequence[Any],
+    now: datetime,
+    frequency_days: int = DEFAULT_FREQUENCY_DAYS,
 ) -> UnitState:
     """What the unit's events read, for the customers they name; new customers are made
     in memory and written only if one of their events is accepted."""
@@ -193,6 +231,8 @@ async def state(
                     row.event_id,
                     row.rule_id,
                 )
+        if ruleset.targeting or ruleset.reads_segments:
+            await _targeting(conn, unit, ruleset, existing, frequency_days)
         refunding = sorted(
             {e.customer_id for e in events if e.type is EventType.refund} & set(existing)
         )

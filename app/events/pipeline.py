@@ -146,7 +146,9 @@ async def _unit(
     for index, item in enumerate(items):
         if answers[index] is None and item.event.id in stored:
             answers[index] = _repeat(item, *stored[item.event.id])
-    unit = await load.state(conn, ruleset, [items[i].event for i in fresh], now)
+    unit = await load.state(
+        conn, ruleset, [items[i].event for i in fresh], now, policy.frequency_days
+    )
     targets = await load.subscriptions(conn)
     judge = Judge(ruleset, policy, _wanted(targets))
     accepted: dict[str, tuple[str, dict[str, Any]]] = {}

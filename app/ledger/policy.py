@@ -14,6 +14,8 @@ class PointsPolicy:
     pending_days: int
     validity_days: int
     allow_negative: bool
+    # The customer.frequency fact's trailing window, which the pipeline's loader reads.
+    frequency_days: int = 365
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PointsPolicy":
@@ -21,6 +23,7 @@ class PointsPolicy:
             pending_days=settings.points_pending_days,
             validity_days=settings.points_validity_days,
             allow_negative=settings.refund_allow_negative_balance,
+            frequency_days=settings.frequency_window_days,
         )
 
     def lot_dates(self, event: Any) -> tuple[datetime, datetime | None]:

@@ -19,6 +19,8 @@ from app.metrics.queries.common import By, for_aggregates
 from app.metrics.registry import MetricName, PredictiveCltv, metric
 from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
+from app.segments import service as segments
+from app.segments.router import FrequencyDays
 
 router = APIRouter(
     prefix="/v1/metrics",
@@ -29,6 +31,17 @@ router = APIRouter(
 TimeUnit = Literal["day", "week"]
 
 
+SegmentParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=50,
+        description="Only a saved segment's members (as they are now): every count of the "
+        "answer, numerators, denominators and groups, is over them.",
+    ),
+]
+
+
 class RefitMoved(Unprocessable):
     slug = "refit-moved"
     title = "Refitting has a route of its own"
@@ -37,30 +50,37 @@ class RefitMoved(Unprocessable):
 @router.get(
     "",
     response_model=SummaryOut,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     operation_id="get_metrics_summary",
 )
 async def get_metrics_summary(
     session: ReadSession,
     database: DatabaseDep,
+    days: FrequencyDays,
     start: From = None,
     end: To = None,
     activity_days: ActivityDays = 90,
+    segment: SegmentParam = None,
 ) -> SummaryOut:
     """Every metric for one window, in one call, with each metric's default parameters.
 
     `cltv` is the historical method; `cltv_predictive` is the stored predictive fit whose
     window ends at `to` (null when there is none: it is never fitted here), and `cohorts`
-    are monthly.
+    are monthly. With `segment`, every metric but `cltv_predictive` (one fit over every
+    customer, null then) is over the segment's members.
     """
     window = resolve(start, end, utcnow())
-    return await service.summary(Scope(window, activity_days=activity_days), database, session)
+    customers = None
+    if segment is not None:
+        customers = await segments.customer_filter(session, segment, days)
+    scope = Scope(window, activity_days=activity_days, customers=customers)
+    return await service.summary(scope, database, session)
 
 
 @router.get(
     "/{name}",
     response_model=MetricOut,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     description=docs.ENDPOINT,
     operation_id="get_metric",
 )
@@ -68,6 +88,7 @@ async def get_metric(
     session: ReadSession,
     database: DatabaseDep,
     name: Annotated[MetricName, Path(description="Which metric.")],
+    days: FrequencyDays,
     start: From = None,
     end: To = None,
     interval: Annotated[
@@ -115,10 +136,15 @@ async def get_metric(
             "refits and stores; any value here is a `422 refit-moved`.",
         ),
     ] = None,
+    segment: SegmentParam = None,
 ) -> BaseModel:
     window = resolve(start, end, utcnow())
     for_aggregates(session)
     chosen = metric(name, method)
+    customers = None
+    if segment is not None:
+        chosen.refuse_segment()
+        customers = await segments.customer_filter(session, segment, days)
     if isinstance(chosen, PredictiveCltv):
         chosen.refuse(by, interval)
         if refresh is not None:
@@ -144,6 +170,7 @@ async def get_metric(
         margin=margin,
         lifespan_years=lifespan_years,
         period=Period(period),
+        customers=customers,
     )
     return await service.answer(chosen, scope, interval, database, session)
 

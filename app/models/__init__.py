@@ -14,6 +14,7 @@ from app.models.rule import (
     RulesetVersion,
     RuleVersion,
 )
+from app.models.segment import Experiment, ExperimentExposure, Segment
 from app.models.webhook import (
     MessageStatus,
     WebhookAttempt,
@@ -31,6 +32,8 @@ __all__ = [
     "CustomerPerk",
     "EntryKind",
     "Event",
+    "Experiment",
+    "ExperimentExposure",
     "IdempotencyKey",
     "LedgerEntry",
     "MessageStatus",
@@ -43,6 +46,7 @@ __all__ = [
     "RuleVersion",
     "RulesetHead",
     "RulesetVersion",
+    "Segment",
     "WebhookAttempt",
     "WebhookMessage",
     "WebhookSubscription",

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from app.customers.facts import JOINED_FACTS
 from app.rules.engine import CompiledRule, CompiledRuleset, compile_ruleset
 from app.rules.schemas import (
     AllCondition,
@@ -74,6 +75,20 @@ class ActiveRuleset:
     @property
     def reads_badges(self) -> bool:
         return "customer.badges" in self.facts or "award_badge" in self.actions
+
+    @property
+    def targeting(self) -> frozenset[str]:
+        """The ``app.customers.facts`` columns the rules read that the loader must join in
+        (``recency_days`` and ``monetary`` come from the customer's own state)."""
+        return frozenset(
+            path.removeprefix("customer.")
+            for path in self.facts
+            if path.removeprefix("customer.") in JOINED_FACTS and path.startswith("customer.")
+        )
+
+    @property
+    def reads_segments(self) -> bool:
+        return "customer.segments" in self.facts
 
     @property
     def grants_perks(self) -> bool:

@@ -123,6 +123,61 @@ STATIC_FACTS: Final[Mapping[str, FactSpec]] = MappingProxyType(
                 "Number of customers this customer referred before this event.",
             ),
             _spec(
+                "customer.recency_days",
+                _I,
+                "Whole days since the customer's latest purchase (before this event, for a "
+                "rule; before now, for a segment); absent if the customer never purchased.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.frequency",
+                _I,
+                "Purchases in the trailing window of REINFORCE_FREQUENCY_WINDOW_DAYS days.",
+            ),
+            _spec(
+                "customer.monetary",
+                _N,
+                "Average order value: lifetime spend (net of refunds) / purchases; absent "
+                "without a purchase.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.rfm_score",
+                _S,
+                "Recency, frequency and monetary quintiles (1..5 each, 5 the best) among the "
+                "customers who purchased, as e.g. '545'; absent without a purchase.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.probability_alive",
+                _N,
+                "P(alive), 0..1, from the latest predictive CLTV fit; absent without one.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.predicted_clv",
+                _N,
+                "Predicted CLTV from the latest predictive CLTV fit; absent without one.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.last_nps",
+                _I,
+                "The customer's latest NPS answer, 0..10; absent if they never answered.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.last_csat",
+                _I,
+                "The customer's latest CSAT answer, 1..5; absent if they never answered.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.segments",
+                FactKind.STRING_LIST,
+                "Ids of the saved segments the customer belongs to (before this unit of events).",
+            ),
+            _spec(
                 "time.weekday",
                 _I,
                 "Day of the week the event occurred, in UTC: 0=Monday .. 6=Sunday.",
@@ -299,6 +354,15 @@ class CustomerFacts:
     available_points: int = 0
     signup_date: date | None = None
     referral_count: int = 0
+    recency_days: int | None = None
+    frequency: int = 0
+    monetary: Decimal | None = None
+    rfm_score: str | None = None
+    probability_alive: float | None = None
+    predicted_clv: float | None = None
+    last_nps: int | None = None
+    last_csat: int | None = None
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

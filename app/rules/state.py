@@ -70,6 +70,7 @@ def event_facts(event: Any) -> EventFacts:
 
 def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts:
     last = state.last_purchase_at
+    count = state.purchase_count
     return CustomerFacts(
         purchase_count=state.purchase_count,
         lifetime_spend=state.lifetime_spend,
@@ -79,6 +80,15 @@ def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts
         available_points=state.available,
         signup_date=state.first_seen_at.date(),
         referral_count=state.referral_count,
+        recency_days=max((occurred_at - last).days, 0) if last else None,
+        frequency=state.frequency,
+        monetary=state.lifetime_spend / count if count else None,
+        rfm_score=state.rfm_score,
+        probability_alive=state.probability_alive,
+        predicted_clv=state.predicted_clv,
+        last_nps=state.last_nps,
+        last_csat=state.last_csat,
+        segments=state.segments,
     )
 
 
@@ -141,6 +151,7 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             new=True,
         )
         state.purchase_count += 1
+        state.frequency += 1
         state.lifetime_spend += data.amount
         if state.first_purchase_at is None or at < state.first_purchase_at:
             state.first_purchase_at = at
@@ -157,6 +168,11 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             }
         )
         state.referral_count += 1
+    elif event.type is EventType.feedback:
+        if data.survey == "nps":
+            state.last_nps = data.score
+        else:
+            state.last_csat = data.score
 
 
 def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) -> Reduced:

@@ -118,6 +118,15 @@ class CustomerState:
     # Open lots, loaded only for customers with a refund in the unit (what a clawback takes).
     lots: list[Lot] = field(default_factory=list)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Targeting facts (``app.customers.facts``), loaded only when the rules read them; the
+    # reducer moves frequency and the last survey answers on with the unit's events.
+    frequency: int = 0
+    rfm_score: str | None = None
+    probability_alive: float | None = None
+    predicted_clv: float | None = None
+    last_nps: int | None = None
+    last_csat: int | None = None
+    segments: frozenset[str] = frozenset()
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
