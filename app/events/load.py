@@ -25,6 +25,8 @@ from app.models import (
     CustomerBadge,
     CustomerPerk,
     Event,
+    Experiment,
+    ExperimentExposure,
     Order,
     PointLot,
     Referral,
@@ -36,7 +38,7 @@ from app.models import (
 from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+from app.rules.unit import CustomerState, Lot, OrderState, Perk, RunningExperiment, UnitState
 from app.segments import service as segments
 
 T = TypeVar("T")
@@ -114,6 +116,22 @@ _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types)
 )
 
 _SEGMENTS = select(Segment.id, Segment.condition).order_by(Segment.id)
+_RUNNING = (
+    select(
+        Experiment.id,
+        Experiment.variants,
+        Experiment.salt,
+        Experiment.segment_id,
+        Experiment.started_at,
+        Segment.condition,
+    )
+    .outerjoin(Segment, Segment.id == Experiment.segment_id)
+    .where(Experiment.status == "running")
+    .order_by(Experiment.id)
+)
+_EXPOSED = select(ExperimentExposure.experiment_id, ExperimentExposure.customer_id).where(
+    _in(ExperimentExposure.customer_id, "ids"), _in(ExperimentExposure.experiment_id, "experiments")
+)
 
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
 
@@ -198,6 +216,35 @@ async def _targeting(
             unit.customers[customer_id].segments = frozenset(ids)
 
 
+async def _experiments(
+    conn: AsyncConnection, unit: UnitState, existing: list[str], frequency_days: int
+) -> None:
+    """The running experiments, who of the unit is already exposed, and who is in their
+    audiences (as of the unit's start)."""
+    audiences: dict[str, Any] = {}
+    for row in await conn.execute(_RUNNING):
+        unit.experiments.append(
+            RunningExperiment(
+                row.id,
+                tuple((v["id"], int(v["weight"])) for v in row.variants),
+                row.salt,
+                row.segment_id,
+                row.started_at,
+            )
+        )
+        if row.segment_id is not None:
+            audiences[row.segment_id] = segments.stored_condition(row.condition)
+    if not unit.experiments or not existing:
+        return
+    parameters = {"ids": existing, "experiments": [e.id for e in unit.experiments]}
+    unit.exposed.update((row[0], row[1]) for row in await conn.execute(_EXPOSED, parameters))
+    if audiences:
+        inside = await segments.memberships(
+            conn, conn.dialect.name, list(audiences.items()), existing, unit.now, frequency_days
+        )
+        unit.audiences.update((c, frozenset(ids)) for c, ids in inside.items())
+
+
 async def state(
     conn: AsyncConnection,
     ruleset: ActiveRuleset,
@@ -239,6 +286,7 @@ async def state(
         if refunding:
             for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
                 unit.customers[row.customer_id].lots.append(_state(Lot, row))
+    await _experiments(conn, unit, existing, frequency_days)
     await _limits(conn, unit, ruleset, events)
     await _budgets(conn, unit, ruleset.budgeted({e.type.value for e in events}))
     order_ids = sorted(

@@ -27,6 +27,7 @@ from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
 from app.models import (
     CustomerBadge,
     CustomerPerk,
+    ExperimentExposure,
     LedgerEntry,
     MessageStatus,
     Referral,
@@ -45,6 +46,7 @@ _PERKS = table_of(CustomerPerk)
 _COUNTERS = table_of(RuleLimitCounter)
 _BUDGETS = table_of(RuleBudget)
 _MESSAGES = table_of(WebhookMessage)
+_EXPOSURES = table_of(ExperimentExposure)
 
 
 class UnitConflict(Exception):
@@ -96,6 +98,9 @@ def _statements(dialect: str) -> dict[str, Any]:
             },
         ),
         "messages": insert(_MESSAGES),
+        "exposures": insert(_EXPOSURES).on_conflict_do_nothing(
+            index_elements=["experiment_id", "customer_id"]
+        ),
     }
 
 
@@ -248,3 +253,4 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
         [_values(p, _PERK) for p in unit.perks.values()],
     )
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
+    await out.many(run["exposures"], unit.exposures)

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
+from app.experiments.assignment import variant_for
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
@@ -175,6 +176,31 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             state.last_csat = data.score
 
 
+def _expose(unit: UnitState, state: CustomerState, event: Any) -> None:
+    """The customer's first event after an experiment's start exposes them, once, in the
+    variant the hash assigns (if they are in its audience)."""
+    for experiment in unit.experiments:
+        key = (experiment.id, state.id)
+        if event.occurred_at < experiment.started_at or key in unit.exposed:
+            continue
+        if experiment.segment_id is not None and experiment.segment_id not in unit.audiences.get(
+            state.id, frozenset()
+        ):
+            continue
+        unit.exposed.add(key)
+        unit.exposures.append(
+            {
+                "experiment_id": experiment.id,
+                "customer_id": state.id,
+                "variant": variant_for(experiment.salt, state.id, experiment.variants),
+                "exposed_at": event.occurred_at,
+                "event_id": event.id,
+                "would_have_points": 0,
+                "would_have_effects": 0,
+            }
+        )
+
+
 def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) -> Reduced:
     """Apply one validated event to ``unit``; raises a problem when it is refused."""
     order = _check(unit, event)
@@ -200,6 +226,8 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
         if promoted is not None and step.set_tier(promoted, None, "tier ladder"):
             step.effects.append(effect_answer(None, "tier ladder", "set_tier", tier=promoted))
     _aggregate(state, unit, event, credited)
+    if unit.experiments:
+        _expose(unit, state, event)
     if order is not None:
         step.refund(order)
     elif event.type is EventType.feedback and is_detractor(event.data.survey, event.data.score):

@@ -142,6 +142,17 @@ class CustomerState:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RunningExperiment:
+    """A running experiment as the reducer sees it: enough to assign and expose."""
+
+    id: str
+    variants: tuple[tuple[str, int], ...]
+    salt: str
+    segment_id: str | None
+    started_at: datetime
+
+
 @dataclass(slots=True)
 class UnitState:
     """Everything the unit's events read and change, and the changes for the writer."""
@@ -151,6 +162,10 @@ class UnitState:
     orders: dict[str, OrderState] = field(default_factory=dict)
     referred: set[str] = field(default_factory=set)
     budgets: dict[str, int] = field(default_factory=dict)
+    experiments: list[RunningExperiment] = field(default_factory=list)
+    # (experiment id, customer id) already exposed; the audiences' segments per customer.
+    exposed: set[tuple[str, str]] = field(default_factory=set)
+    audiences: dict[str, frozenset[str]] = field(default_factory=dict)
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -161,6 +176,7 @@ class UnitState:
     counters: set[tuple[str, str, str]] = field(default_factory=set)
     budgets_used: set[str] = field(default_factory=set)
     messages: list[Message] = field(default_factory=list)
+    exposures: list[dict[str, Any]] = field(default_factory=list)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)
