@@ -129,7 +129,12 @@ _RUNNING = (
     .where(Experiment.status == "running")
     .order_by(Experiment.id)
 )
-_EXPOSED = select(ExperimentExposure.experiment_id, ExperimentExposure.customer_id).where(
+_EXPOSED = select(
+    ExperimentExposure.experiment_id,
+    ExperimentExposure.customer_id,
+    ExperimentExposure.variant,
+    ExperimentExposure.would_have,
+).where(
     _in(ExperimentExposure.customer_id, "ids"), _in(ExperimentExposure.experiment_id, "experiments")
 )
 
@@ -237,7 +242,9 @@ async def _experiments(
     if not unit.experiments or not existing:
         return
     parameters = {"ids": existing, "experiments": [e.id for e in unit.experiments]}
-    unit.exposed.update((row[0], row[1]) for row in await conn.execute(_EXPOSED, parameters))
+    for row in await conn.execute(_EXPOSED, parameters):
+        unit.exposed[(row[0], row[1])] = row.variant
+        unit.would_have[(row[0], row[1])] = dict(row.would_have)
     if audiences:
         inside = await segments.memberships(
             conn, conn.dialect.name, list(audiences.items()), existing, unit.now, frequency_days

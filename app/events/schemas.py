@@ -322,6 +322,15 @@ class SkippedOut(BaseModel):
     reason: str
 
 
+class WouldHaveOut(BaseModel):
+    """What the rules of an experiment's variant the customer is not in would have given."""
+
+    experiment_id: str
+    variant: str
+    points: int
+    effects: list[EffectOut]
+
+
 class EventResult(BaseModel):
     event_id: str
     customer_id: str
@@ -332,6 +341,11 @@ class EventResult(BaseModel):
     balance: BalanceOut
     explain: list[SkippedOut] | None = Field(
         default=None, description="With `?explain=true`: the rules that did not fire, and why."
+    )
+    would_have: list[WouldHaveOut] | None = Field(
+        default=None,
+        description="For a customer in an experiment: what the rules scoped to its other "
+        "variants would have given for this event (nothing was given).",
     )
 
 

@@ -108,6 +108,10 @@ def _statements(dialect: str) -> dict[str, Any]:
 _UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("_id"))
 _UPDATE_ORDER = update(ORDERS).where(ORDERS.c.id == bindparam("_id"))
 _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("_id"))
+_UPDATE_EXPOSURE = update(_EXPOSURES).where(
+    _EXPOSURES.c.experiment_id == bindparam("_experiment"),
+    _EXPOSURES.c.customer_id == bindparam("_customer"),
+)
 
 
 # What the writer stores of each kind of state, by column name (= attribute name).
@@ -254,3 +258,11 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     )
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
     await out.many(run["exposures"], unit.exposures)
+    made = {(row["experiment_id"], row["customer_id"]) for row in unit.exposures}
+    await out.many(
+        _UPDATE_EXPOSURE,
+        [
+            {"_experiment": e, "_customer": c, "would_have": unit.would_have[(e, c)]}
+            for e, c in sorted(unit.exposures_changed - made)
+        ],
+    )

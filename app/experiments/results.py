@@ -12,17 +12,21 @@ Each customer is measured over ``[exposed_at, to)``, where ``to`` is the stop (o
 - net revenue per customer: revenue - points cost * ``point_value``.
 
 The CUPED covariate is each customer's purchases in the ``pre_period_days`` before the start.
+
+``stats`` (numpy and scipy) is imported when results are computed, as the predictive fit
+does: they are most of a worker's memory at startup, and every worker imports this module.
 """
+
+from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.experiments import stats
 from app.experiments.schemas import (
     PROPORTIONS,
     Estimate,
@@ -36,7 +40,12 @@ from app.experiments.schemas import (
 from app.models import EntryKind, Event, Experiment, ExperimentExposure, LedgerEntry
 from app.models.base import utcnow
 
+if TYPE_CHECKING:
+    from app.experiments import stats
+
 X = ExperimentExposure
+# Below this, the sample-ratio check flags a mismatch.
+SRM_THRESHOLD = 0.001
 
 
 @dataclass
@@ -48,7 +57,7 @@ class Outcome:
     recent: int = 0
     points: int = 0
     pre_spend: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    would_have: dict[str, Any] = field(default_factory=dict)
 
     def value(self, metric: ExperimentMetric, point_value: float) -> float:
         if metric is ExperimentMetric.repeat_purchase_rate:
@@ -79,8 +88,10 @@ async def outcomes(
 ) -> dict[str, Outcome]:
     exposed = X.experiment_id == experiment.id
     found = {
-        row.customer_id: Outcome(row.variant)
-        for row in await session.execute(select(X.customer_id, X.variant).where(exposed))
+        row.customer_id: Outcome(row.variant, would_have=row.would_have)
+        for row in await session.execute(
+            select(X.customer_id, X.variant, X.would_have).where(exposed)
+        )
     }
     if not found:
         return found
@@ -146,6 +157,15 @@ async def outcomes(
     return found
 
 
+def _would_have(arm: list[Outcome], variants: list[tuple[str, int]]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for variant_id, _ in variants:
+        points = [o.would_have.get(variant_id, {}).get("points", 0) for o in arm]
+        if any(points):
+            totals[variant_id] = sum(points) / len(arm)
+    return totals
+
+
 def _estimate(comparison: stats.Comparison, method: Any) -> Estimate:
     return Estimate(
         value=comparison.value,
@@ -161,6 +181,8 @@ def _estimate(comparison: stats.Comparison, method: Any) -> Estimate:
 def _metric(
     metric: ExperimentMetric, control: list[Outcome], arm: list[Outcome], point_value: float
 ) -> MetricResult:
+    from app.experiments import stats
+
     ys_c = [o.value(metric, point_value) for o in control]
     ys_v = [o.value(metric, point_value) for o in arm]
     if metric in PROPORTIONS:
@@ -198,9 +220,12 @@ async def results(session: AsyncSession, experiment: Experiment, retention_days:
                 _metric(metric, control, by_variant[variant_id], experiment.point_value)
                 for metric in ExperimentMetric
             ],
+            would_have_points_per_customer=_would_have(by_variant[variant_id], variants),
         )
         for variant_id, weight in variants
     ]
+    from app.experiments import stats
+
     srm = stats.sample_ratio([a.exposed for a in answers], [w for _, w in variants])
     return ResultsOut(
         experiment_id=experiment.id,
@@ -212,7 +237,5 @@ async def results(session: AsyncSession, experiment: Experiment, retention_days:
         retention_days=retention_days,
         point_value=experiment.point_value,
         variants=answers,
-        sample_ratio=SampleRatio(
-            p_value=srm, mismatch=srm is not None and srm < stats.SRM_THRESHOLD
-        ),
+        sample_ratio=SampleRatio(p_value=srm, mismatch=srm is not None and srm < SRM_THRESHOLD),
     )

@@ -133,6 +133,11 @@ class ExperimentListOut(BaseModel):
     items: list[ExperimentOut]
 
 
+class WouldHaveTotal(BaseModel):
+    points: int
+    effects: int = Field(description="How many effects (points, badges, ...) in all.")
+
+
 class AssignmentOut(BaseModel):
     experiment_id: str
     customer_id: str
@@ -141,8 +146,8 @@ class AssignmentOut(BaseModel):
     exposed: bool = Field(description="Whether an event after the start exposed them.")
     exposed_at: datetime | None
     exposure_event_id: str | None
-    would_have_points: int = Field(
-        description="What the experiment's rules of other variants would have given them."
+    would_have: dict[str, "WouldHaveTotal"] = Field(
+        description="Per other variant: what its rules would have given them so far."
     )
 
 
@@ -172,6 +177,10 @@ class VariantResult(BaseModel):
     weight: int
     exposed: int
     metrics: list[MetricResult]
+    would_have_points_per_customer: dict[str, float] = Field(
+        description="Per other variant: the points its rules would have given, per exposed "
+        "customer of this one (the control's is the treatment's expected cost)."
+    )
 
 
 class SampleRatio(BaseModel):

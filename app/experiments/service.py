@@ -146,5 +146,5 @@ async def assignment(session: AsyncSession, experiment_id: str, customer_id: str
         exposed=exposure is not None,
         exposed_at=None if exposure is None else exposure.exposed_at,
         exposure_event_id=None if exposure is None else exposure.event_id,
-        would_have_points=0 if exposure is None else exposure.would_have_points,
+        would_have={} if exposure is None else exposure.would_have,
     )

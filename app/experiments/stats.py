@@ -19,7 +19,6 @@ import numpy as np
 from scipy import stats
 
 LEVEL: Final = 0.95
-SRM_THRESHOLD: Final = 0.001
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigPoints, JSONType, utcnow
+from app.models.base import Base, JSONType, utcnow
 from app.models.customer import ID_LENGTH
 
 SLUG_LENGTH = 50
@@ -52,9 +52,9 @@ class Experiment(Base):
 class ExperimentExposure(Base):
     """A customer's first event after the start: the variant they were assigned, once.
 
-    ``would_have_points`` adds up what the experiment's rules of other variants would have
-    given the customer (points), event by event, so that the treatment's cost shows in the
-    control too.
+    ``would_have`` adds up, per other variant, what the experiment's rules scoped to it
+    would have given the customer, event by event (``{variant: {"points": n, "effects":
+    k}}``), so that a treatment's cost shows in the control too.
     """
 
     __tablename__ = "experiment_exposures"
@@ -65,5 +65,4 @@ class ExperimentExposure(Base):
     variant: Mapped[str] = mapped_column(String(SLUG_LENGTH))
     exposed_at: Mapped[datetime]
     event_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    would_have_points: Mapped[int] = mapped_column(BigPoints, default=0)
-    would_have_effects: Mapped[int] = mapped_column(default=0)
+    would_have: Mapped[dict[str, Any]]

@@ -50,6 +50,8 @@ class ActiveRuleset:
     facts: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
     _limited: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
+    # Enabled rules scoped to an experiment's variant: rule id -> (experiment id, variant).
+    scoped: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -66,7 +68,14 @@ class ActiveRuleset:
                 continue
             for event_type in dict.fromkeys(rule.document.types):
                 limited[event_type] = (*limited.get(event_type, ()), rule)
-        return cls(version, compiled, tiers, facts_read(documents), _actions(documents), limited)
+        scoped = {
+            rule_id: (doc.experiment.id, doc.experiment.variant)
+            for rule_id, doc in rules
+            if doc.enabled and doc.experiment is not None
+        }
+        return cls(
+            version, compiled, tiers, facts_read(documents), _actions(documents), limited, scoped
+        )
 
     def limited(self, event_type: str) -> tuple[CompiledRule, ...]:
         """The rules an event of this type can fire that have a limit or a budget."""

@@ -23,6 +23,7 @@ from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
 from app.rules.limits import period_key
 from app.rules.tiers import tier_promotion
+from app.rules.treatments import record, scoping
 from app.rules.unit import CustomerState, OrderState, UnitState
 from app.webhooks.outbox import is_detractor
 
@@ -187,16 +188,17 @@ def _expose(unit: UnitState, state: CustomerState, event: Any) -> None:
             state.id, frozenset()
         ):
             continue
-        unit.exposed.add(key)
+        variant = variant_for(experiment.salt, state.id, experiment.variants)
+        unit.exposed[key] = variant
+        unit.would_have[key] = {}
         unit.exposures.append(
             {
                 "experiment_id": experiment.id,
                 "customer_id": state.id,
-                "variant": variant_for(experiment.salt, state.id, experiment.variants),
+                "variant": variant,
                 "exposed_at": event.occurred_at,
                 "event_id": event.id,
-                "would_have_points": 0,
-                "would_have_effects": 0,
+                "would_have": unit.would_have[key],
             }
         )
 
@@ -206,13 +208,20 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     order = _check(unit, event)
     state = unit.customer(event.customer_id, event.occurred_at)
     ruleset = judge.ruleset
-    outcome = evaluate(
-        ruleset.compiled,
-        event_facts(event),
-        customer_facts(state, event.occurred_at),
-        _usage(judge, unit, state, event),
-        explain=explain,
-    )
+    # Exposed first: the exposing event already gets the customer's variant's treatment.
+    if unit.experiments:
+        _expose(unit, state, event)
+    facts = event_facts(event)
+    customer = customer_facts(state, event.occurred_at)
+    usage = _usage(judge, unit, state, event)
+    excluded, alternatives = scoping(ruleset, unit, state.id, event.type.value)
+    outcome = evaluate(ruleset.compiled, facts, customer, usage, explain=explain, excluded=excluded)
+    would_have = []
+    for key, rules in alternatives.items():
+        alternative = evaluate(ruleset.compiled, facts, customer, usage, excluded=excluded - rules)
+        gained = record(unit, state.id, key, alternative, rules)
+        if gained is not None:
+            would_have.append(gained)
     state.touched = True
     if event.occurred_at < state.first_seen_at:
         state.first_seen_at = event.occurred_at
@@ -226,8 +235,6 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
         if promoted is not None and step.set_tier(promoted, None, "tier ladder"):
             step.effects.append(effect_answer(None, "tier ladder", "set_tier", tier=promoted))
     _aggregate(state, unit, event, credited)
-    if unit.experiments:
-        _expose(unit, state, event)
     if order is not None:
         step.refund(order)
     elif event.type is EventType.feedback and is_detractor(event.data.survey, event.data.score):
@@ -250,6 +257,8 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
         "balance": state.balance(),
         "explain": None,
     }
+    if would_have:
+        answer["would_have"] = would_have
     skipped = None
     if explain:
         # Rule errors are already among the skipped rules, as "error: ...".

@@ -163,9 +163,14 @@ class UnitState:
     referred: set[str] = field(default_factory=set)
     budgets: dict[str, int] = field(default_factory=dict)
     experiments: list[RunningExperiment] = field(default_factory=list)
-    # (experiment id, customer id) already exposed; the audiences' segments per customer.
-    exposed: set[tuple[str, str]] = field(default_factory=set)
+    # (experiment id, customer id) -> variant, of those exposed; the audiences' segments
+    # per customer.
+    exposed: dict[tuple[str, str], str] = field(default_factory=dict)
     audiences: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (experiment id, customer id) -> the exposure's would_have, as loaded or made here.
+    would_have: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # For a backtest: experiment id -> the variant every customer is taken to be in.
+    forced: dict[str, str] = field(default_factory=dict)
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -177,6 +182,8 @@ class UnitState:
     budgets_used: set[str] = field(default_factory=set)
     messages: list[Message] = field(default_factory=list)
     exposures: list[dict[str, Any]] = field(default_factory=list)
+    # Loaded exposures whose would_have changed.
+    exposures_changed: set[tuple[str, str]] = field(default_factory=set)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

@@ -61,8 +61,7 @@ def upgrade() -> None:
     sa.Column('variant', sa.String(length=50), nullable=False),
     sa.Column('exposed_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event_id', sa.String(length=128), nullable=False),
-    sa.Column('would_have_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('would_have_effects', sa.Integer(), nullable=False),
+    sa.Column('would_have', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_experiment_exposures_experiment_id_experiments')),
     sa.PrimaryKeyConstraint('experiment_id', 'customer_id', name=op.f('pk_experiment_exposures'))
     )

@@ -437,3 +437,87 @@ async def test_results_equal_the_scipy_references(
         float(np.mean(revenue)), rel=TOLERANCE
     )
     assert control_answer["revenue_per_customer"]["estimate"]["difference"] == pytest.approx(0)
+
+
+async def test_variant_scoped_rules_and_what_the_control_would_have_had(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    base = {
+        "id": "base",
+        "name": "A point per euro",
+        "types": ["purchase"],
+        "actions": [{"type": "award_points", "per_unit": 1}],
+    }
+    double = {
+        "id": "double-points",
+        "name": "Double points",
+        "types": ["purchase"],
+        "actions": [{"type": "multiply_points", "factor": 2}],
+        "experiment": {"id": "double", "variant": "double"},
+    }
+    assert (await client.post("/v1/rules", json=base, headers=admin_headers)).status_code == 201
+    early = await client.post("/v1/rules", json=double, headers=admin_headers)
+    assert early.status_code == 422
+    assert early.json()["type"].endswith("unknown-experiment-variant")
+    variants = [("control", 50), ("double", 50)]
+    at = await started(client, admin_headers, experiment(variants=variants))
+    assert (await client.post("/v1/rules", json=double, headers=admin_headers)).status_code == 201
+    rng = random.Random(3)
+    customers = [f"d{i:02d}" for i in range(30)]
+    tick = iter(range(1, 10_000))
+    expected: dict[str, int] = {}
+    for who in customers:
+        arm = assigned("salt-double", who, variants)
+        expected[who] = 0
+        for _ in range(2):
+            amount = Decimal(rng.randint(100, 9000)) / 100
+            body = dated(purchase(who, str(amount)), at + timedelta(microseconds=next(tick)))
+            response = await client.post("/v1/events", json=body, headers=admin_headers)
+            assert response.status_code == 201, response.text
+            answer = response.json()
+            earned = sum(e["points"] or 0 for e in answer["effects"])
+            base_points = math.floor(amount)
+            if arm == "double":
+                assert earned == 2 * base_points
+                assert answer.get("would_have") is None
+            else:
+                # Judged as if the treatment did not exist, and its cost recorded.
+                assert earned == base_points
+                assert [(w["variant"], w["points"]) for w in answer["would_have"]] == [
+                    ("double", base_points)
+                ]
+                assert answer["would_have"][0]["effects"][0]["action"] == "multiply_points"
+                expected[who] += base_points
+    for who in customers:
+        got = (
+            await client.get(f"/v1/experiments/double/assignments/{who}", headers=admin_headers)
+        ).json()
+        if expected[who]:
+            assert got["would_have"] == {"double": {"points": expected[who], "effects": 2}}
+        else:
+            assert got["would_have"] == {}
+    results = (await client.get("/v1/experiments/double/results", headers=admin_headers)).json()
+    control = [who for who in customers if assigned("salt-double", who, variants) == "control"]
+    per_customer = results["variants"][0]["would_have_points_per_customer"]
+    assert per_customer["double"] == pytest.approx(sum(expected.values()) / len(control))
+    assert results["variants"][1]["would_have_points_per_customer"] == {}
+    # Stopped, the treatment ends for everyone.
+    await post(client, admin_headers, "/v1/experiments/double/stop")
+    treated = next(who for who in customers if who not in control)
+    body = dated(purchase(treated, "10"), at + timedelta(microseconds=next(tick)))
+    after = (await client.post("/v1/events", json=body, headers=admin_headers)).json()
+    assert sum(e["points"] or 0 for e in after["effects"]) == 10
+    # A backtest replays the treatment as if everyone were in its variant.
+    window = {"from": (at - timedelta(days=1)).isoformat(), "to": at.isoformat()}
+    history = [dated(purchase(f"h{i}", str(10 + i)), at - timedelta(hours=2)) for i in range(5)]
+    await ingest(client, admin_headers, *history)
+    draft = {**window, "rules": [base, double]}
+    plain = await post(client, admin_headers, "/v1/rules/backtest", draft)
+    treated_backtest = await post(
+        client,
+        admin_headers,
+        "/v1/rules/backtest",
+        {**draft, "experiment": {"id": "double", "variant": "double"}},
+    )
+    assert plain["points_would_issue"] == sum(10 + i for i in range(5))
+    assert treated_backtest["points_would_issue"] == 2 * sum(10 + i for i in range(5))
