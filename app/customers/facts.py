@@ -12,9 +12,14 @@ ranks every purchasing customer.
 - ``frequency``: purchase events in ``[now - frequency_days, now]``.
 - ``monetary``: lifetime spend (net of refunds) / purchases.
 - ``rfm_score``: over the customers with a purchase, each of recency (latest purchase),
-  frequency and monetary scored ``1 + floor(5 * (rank - 1) / n)``, where ``rank`` is the
-  SQL ``RANK()`` in ascending order (ties share the lowest rank) and ``n`` the number of
-  such customers; concatenated as ``"RFM"``.
+  frequency and monetary scored ``1 + floor(5 * L / n)``, where ``L`` is how many of those
+  customers have a smaller value (ties score alike) and ``n`` how many there are;
+  concatenated as ``"RFM"``. Computed from each dimension's four breakpoints: with ``s``
+  the values in ascending order and ``m_k = ceil(k n / 5)``, the score is 1 plus the number
+  of ``k`` in 1..4 with ``value > s[m_k - 1]``. ``prepare`` reads the breakpoints (two
+  sorted columns and a histogram of frequencies) before the facts' own statement, which
+  then compares instead of ranking: ranking every customer three times cost 2 s at
+  100,000 customers on SQLite.
 - ``probability_alive`` / ``predicted_clv``: the customer's predictions from the most
   recently stored fit.
 - ``last_nps`` / ``last_csat``: the score of the customer's latest answer (by
@@ -22,11 +27,11 @@ ranks every purchasing customer.
 """
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Float, Select, String, case, cast, func, null, select
+from sqlalchemy import ColumnElement, Float, Select, String, case, cast, func, literal, null, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Subquery
@@ -66,18 +71,78 @@ def _average() -> ColumnElement[Any]:
     return cast(Customer.lifetime_spend, Float) / Customer.purchase_count
 
 
-def _score(order: Any, population: Any) -> Any:
-    rank = func.rank().over(order_by=order)
-    return 1 + (5 * (rank - 1)) // population
+def breakpoints(ordered: Sequence[Any]) -> tuple[Any, ...]:
+    """The four values ``s[m_k - 1]``, ``m_k = ceil(k n / 5)``, of ascending ``ordered``."""
+    n = len(ordered)
+    return tuple(ordered[(k * n + 4) // 5 - 1] for k in range(1, 5))
+
+
+def _score(value: Any, bounds: tuple[Any, ...]) -> Any:
+    return 1 + sum((case((value > bound, 1), else_=0) for bound in bounds), start=literal(0))
+
+
+@dataclass(frozen=True)
+class Breakpoints:
+    """Each RFM dimension's four breakpoints; ``None`` when no customer purchased."""
+
+    recency: tuple[datetime, ...]
+    frequency: tuple[int, ...]
+    monetary: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class FactsQuery:
     """The facts as of ``now``, for every customer or for ``ids`` only (the population of
-    ``rfm_score`` is every purchasing customer either way)."""
+    ``rfm_score`` is every purchasing customer either way, through ``rfm``)."""
 
     now: datetime
     frequency_days: int = DEFAULT_FREQUENCY_DAYS
+    rfm: Breakpoints | None = None
+
+    async def prepare(
+        self, executor: AsyncConnection | AsyncSession, needed: Collection[str]
+    ) -> "FactsQuery":
+        """This query with the RFM breakpoints read, when ``needed`` has ``rfm_score``."""
+        if "rfm_score" not in needed:
+            return self
+        buyers = (Customer.purchase_count > 0, Customer.erased_at.is_(None))
+        n = int(await executor.scalar(select(func.count()).where(*buyers)) or 0)
+        if n == 0:
+            return replace(self, rfm=None)
+        positions = [(k * n + 4) // 5 for k in range(1, 5)]
+
+        async def ordered(value: Any) -> tuple[Any, ...]:
+            # One sort, four rows back: the values at those positions of the order.
+            ranked = (
+                select(value.label("v"), func.row_number().over(order_by=value).label("rn"))
+                .where(*buyers)
+                .subquery()
+            )
+            rows = await executor.execute(
+                select(ranked.c.rn, ranked.c.v).where(ranked.c.rn.in_(positions))
+            )
+            found: dict[int, Any] = {}
+            for rn, v in rows:
+                found[rn] = v
+            return tuple(found[p] for p in positions)
+
+        recency = await ordered(Customer.last_purchase_at)
+        monetary = await ordered(_average())
+        counted = self._frequency(None)
+        frequency = func.coalesce(counted.c.n, 0)
+        histogram = await executor.execute(
+            select(frequency, func.count())
+            .select_from(Customer)
+            .outerjoin(counted, counted.c.customer_id == Customer.id)
+            .where(*buyers)
+            .group_by(frequency)
+            .order_by(frequency)
+        )
+        frequencies = [int(n) for n, times in histogram for _ in range(times)]
+        return replace(
+            self,
+            rfm=Breakpoints(recency, breakpoints(frequencies), monetary),
+        )
 
     def _frequency(self, ids: Sequence[str] | None) -> Subquery:
         since = self.now - timedelta(days=self.frequency_days)
@@ -88,24 +153,14 @@ class FactsQuery:
             statement = statement.where(Event.customer_id.in_(ids))
         return statement.group_by(Event.customer_id).subquery("frequency")
 
-    def _rfm(self) -> Subquery:
-        counted = self._frequency(None)
-        frequency = func.coalesce(counted.c.n, 0)
-        monetary = _average()
-        population = func.count().over()
-        scores = (
-            select(
-                Customer.id.label("customer_id"),
-                _score(Customer.last_purchase_at, population).label("r"),
-                _score(frequency, population).label("f"),
-                _score(monetary, population).label("m"),
-            )
-            .outerjoin(counted, counted.c.customer_id == Customer.id)
-            .where(Customer.purchase_count > 0, Customer.erased_at.is_(None))
-            .subquery("scores")
-        )
-        text = cast(scores.c.r, String) + cast(scores.c.f, String) + cast(scores.c.m, String)
-        return select(scores.c.customer_id, text.label("rfm_score")).subquery("rfm")
+    def _rfm_score(self, frequency: Any) -> Any:
+        if self.rfm is None:
+            return null()
+        r = _score(Customer.last_purchase_at, self.rfm.recency)
+        f = _score(frequency, self.rfm.frequency)
+        m = _score(_average(), self.rfm.monetary)
+        text = cast(r, String) + cast(f, String) + cast(m, String)
+        return case((Customer.purchase_count > 0, text), else_=null())
 
     def _survey(self, survey: str, ids: Sequence[str] | None) -> Subquery:
         order = (Event.occurred_at.desc(), Event.id.desc())
@@ -139,14 +194,13 @@ class FactsQuery:
             columns.append(
                 case((Customer.purchase_count > 0, _average()), else_=null()).label("monetary")
             )
-        if "frequency" in needed:
+        if "frequency" in needed or "rfm_score" in needed:
             counted = self._frequency(ids)
             joins.append((counted, counted.c.customer_id == Customer.id))
-            columns.append(func.coalesce(counted.c.n, 0).label("frequency"))
-        if "rfm_score" in needed:
-            rfm = self._rfm()
-            joins.append((rfm, rfm.c.customer_id == Customer.id))
-            columns.append(rfm.c.rfm_score.label("rfm_score"))
+            frequency = func.coalesce(counted.c.n, 0)
+            columns.append(frequency.label("frequency"))
+            if "rfm_score" in needed:
+                columns.append(self._rfm_score(frequency).label("rfm_score"))
         if "probability_alive" in needed or "predicted_clv" in needed:
             latest = (
                 select(CltvFit.id)

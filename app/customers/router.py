@@ -68,9 +68,7 @@ async def list_customers(
     members = None
     if segment is not None:
         chosen = await segments.get(session, segment)
-        members = segments.members(
-            segments.condition_of(chosen), utcnow(), session.get_bind().dialect.name, days
-        )
+        members = await segments.members(session, segments.condition_of(chosen), utcnow(), days)
     where = directory.CustomerFilter(q=q, tier=tier, segment=members)
     found = await directory.page(session, where, after=after, limit=limit + 1)
     more = len(found) > limit

@@ -201,7 +201,7 @@ async def _targeting(
     frequency_days: int,
 ) -> None:
     """The targeting facts and segments the rules read, as of the unit's start."""
-    query = FactsQuery(unit.now, frequency_days)
+    query = await FactsQuery(unit.now, frequency_days).prepare(conn, ruleset.targeting)
     if ruleset.targeting:
         for customer_id, row in (
             await facts.read(conn, query, ruleset.targeting, existing)
@@ -214,9 +214,7 @@ async def _targeting(
             (row.id, segments.stored_condition(row.condition))
             for row in await conn.execute(_SEGMENTS)
         ]
-        inside = await segments.memberships(
-            conn, conn.dialect.name, saved, existing, unit.now, frequency_days
-        )
+        inside = await segments.memberships(conn, saved, existing, unit.now, frequency_days)
         for customer_id, ids in inside.items():
             unit.customers[customer_id].segments = frozenset(ids)
 
@@ -247,7 +245,7 @@ async def _experiments(
         unit.would_have[(row[0], row[1])] = dict(row.would_have)
     if audiences:
         inside = await segments.memberships(
-            conn, conn.dialect.name, list(audiences.items()), existing, unit.now, frequency_days
+            conn, list(audiences.items()), existing, unit.now, frequency_days
         )
         unit.audiences.update((c, frozenset(ids)) for c, ids in inside.items())
 

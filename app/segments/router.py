@@ -136,10 +136,8 @@ async def list_segment_customers(
         after = decode_keyset(cursor)
         if after is None:
             raise InvalidCursor("The cursor is not one this API issued.")
-    dialect = session.get_bind().dialect.name
-    where = directory.CustomerFilter(
-        segment=service.members(service.condition_of(segment), utcnow(), dialect, days)
-    )
+    chosen = await service.members(session, service.condition_of(segment), utcnow(), days)
+    where = directory.CustomerFilter(segment=chosen)
     found = await directory.page(session, where, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]

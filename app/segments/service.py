@@ -60,17 +60,25 @@ def _stored(condition: ConditionNode | None) -> dict[str, Any] | None:
     return condition.model_dump(mode="json", by_alias=True, exclude_defaults=False)
 
 
-def members(
+def dialect_of(executor: AsyncConnection | AsyncSession) -> str:
+    if isinstance(executor, AsyncSession):
+        return executor.get_bind().dialect.name
+    return executor.dialect.name
+
+
+async def members(
+    executor: AsyncConnection | AsyncSession,
     condition: ConditionNode | None,
     now: datetime,
-    dialect: str,
     frequency_days: int,
     ids: list[str] | None = None,
 ) -> Select[tuple[str]]:
     """The ids of the customers matching ``condition`` as of ``now`` (of ``ids`` only,
-    when given)."""
-    facts = FactsQuery(now, frequency_days).select(needed(condition), ids).subquery("facts")
-    where = Compiler(facts, now, dialect).condition(condition)
+    when given), as a statement; the RFM breakpoints it needs are read now."""
+    wanted = needed(condition)
+    query = await FactsQuery(now, frequency_days).prepare(executor, wanted)
+    facts = query.select(wanted, ids).subquery("facts")
+    where = Compiler(facts, now, dialect_of(executor)).condition(condition)
     return select(facts.c.id).where(where)
 
 
@@ -82,8 +90,7 @@ async def get(session: AsyncSession, segment_id: str) -> Segment:
 
 
 async def size(session: AsyncSession, segment: Segment, frequency_days: int) -> int:
-    dialect = session.get_bind().dialect.name
-    ids = members(condition_of(segment), utcnow(), dialect, frequency_days).subquery()
+    ids = (await members(session, condition_of(segment), utcnow(), frequency_days)).subquery()
     return int(await session.scalar(select(func.count()).select_from(ids)) or 0)
 
 
@@ -147,7 +154,6 @@ async def delete(session: AsyncSession, segment_id: str) -> None:
 
 async def memberships(
     conn: AsyncConnection | AsyncSession,
-    dialect: str,
     segments: list[tuple[str, ConditionNode | None]],
     ids: list[str],
     now: datetime,
@@ -159,8 +165,9 @@ async def memberships(
     if not segments or not ids:
         return found
     wanted = set().union(*(needed(condition) for _, condition in segments))
-    facts = FactsQuery(now, frequency_days).select(wanted, ids).subquery("facts")
-    compiler = Compiler(facts, now, dialect)
+    query = await FactsQuery(now, frequency_days).prepare(conn, wanted)
+    facts = query.select(wanted, ids).subquery("facts")
+    compiler = Compiler(facts, now, dialect_of(conn))
     columns = [
         case((compiler.condition(condition), 1), else_=0).label(f"s{i}")
         for i, (_, condition) in enumerate(segments)
@@ -177,8 +184,7 @@ async def customer_filter(
 ) -> CustomerFilter:
     """The metrics' restriction to a segment's members now; 404 for an unknown segment."""
     segment = await get(session, segment_id)
-    dialect = session.get_bind().dialect.name
-    return CustomerFilter(members(condition_of(segment), utcnow(), dialect, frequency_days))
+    return CustomerFilter(await members(session, condition_of(segment), utcnow(), frequency_days))
 
 
 async def facts_of(
@@ -186,14 +192,13 @@ async def facts_of(
 ) -> CustomerFactsOut:
     """One customer's targeting facts and segments, now."""
     now = utcnow()
-    query = FactsQuery(now, frequency_days)
+    query = await FactsQuery(now, frequency_days).prepare(session, ALL_FACTS)
     found = await read_facts(session, query, ALL_FACTS, [customer_id])
     row = found.get(customer_id)
     if row is None:
         raise NotFound(f"No customer {customer_id!r}.")
     saved = [(s.id, condition_of(s)) for s in await listed(session)]
-    dialect = session.get_bind().dialect.name
-    inside = await memberships(session, dialect, saved, [customer_id], now, frequency_days)
+    inside = await memberships(session, saved, [customer_id], now, frequency_days)
     return CustomerFactsOut(
         recency_days=recency(row["last_purchase_at"], now),
         frequency=row["frequency"],
