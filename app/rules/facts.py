@@ -130,15 +130,12 @@ STATIC_FACTS: Final[Mapping[str, FactSpec]] = MappingProxyType(
                 nullable=True,
             ),
             _spec(
-                "customer.frequency",
-                _I,
-                "Purchases in the trailing window of REINFORCE_FREQUENCY_WINDOW_DAYS days.",
+                "customer.frequency", _I, "Purchases in the last REINFORCE_FREQUENCY_WINDOW_DAYS."
             ),
             _spec(
                 "customer.monetary",
                 _N,
-                "Average order value: lifetime spend (net of refunds) / purchases; absent "
-                "without a purchase.",
+                "Average order value (lifetime spend / purchases); absent without a purchase.",
                 nullable=True,
             ),
             _spec(
@@ -148,35 +145,15 @@ STATIC_FACTS: Final[Mapping[str, FactSpec]] = MappingProxyType(
                 "customers who purchased, as e.g. '545'; absent without a purchase.",
                 nullable=True,
             ),
-            _spec(
-                "customer.probability_alive",
-                _N,
-                "P(alive), 0..1, from the latest predictive CLTV fit; absent without one.",
-                nullable=True,
+            *(
+                _spec(f"customer.{name}", _N, f"{what} from the latest CLTV fit.", nullable=True)
+                for name, what in (("probability_alive", "P(alive)"), ("predicted_clv", "CLTV"))
             ),
-            _spec(
-                "customer.predicted_clv",
-                _N,
-                "Predicted CLTV from the latest predictive CLTV fit; absent without one.",
-                nullable=True,
+            *(
+                _spec(f"customer.last_{name}", _I, f"The latest {name} answer.", nullable=True)
+                for name in ("nps", "csat")
             ),
-            _spec(
-                "customer.last_nps",
-                _I,
-                "The customer's latest NPS answer, 0..10; absent if they never answered.",
-                nullable=True,
-            ),
-            _spec(
-                "customer.last_csat",
-                _I,
-                "The customer's latest CSAT answer, 1..5; absent if they never answered.",
-                nullable=True,
-            ),
-            _spec(
-                "customer.segments",
-                FactKind.STRING_LIST,
-                "Ids of the saved segments the customer belongs to (before this unit of events).",
-            ),
+            _spec("customer.segments", FactKind.STRING_LIST, "Ids of the customer's segments."),
             _spec(
                 "time.weekday",
                 _I,
