@@ -30,6 +30,7 @@ from app.models import (
     CustomerBadge,
     CustomerPerk,
     Event,
+    ExperimentExposure,
     IdempotencyKey,
     LedgerEntry,
     Order,
@@ -72,6 +73,7 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     CustomerPerk.customer_id,
     RuleLimitCounter.customer_id,
     CltvPrediction.customer_id,
+    ExperimentExposure.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.

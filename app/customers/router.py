@@ -16,6 +16,7 @@ from app.errors import InvalidCursor, problem_responses
 from app.keyset import decode_keyset, encode_keyset
 from app.models.base import utcnow
 from app.models.customer import PROFILE_TEXT_LENGTH
+from app.rules.schemas import SLUG_PATTERN
 from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
 from app.segments import service as segments
 from app.segments.router import FrequencyDays
@@ -53,7 +54,12 @@ async def list_customers(
     ] = None,
     segment: Annotated[
         str | None,
-        Query(min_length=1, max_length=50, description="Only this saved segment's members."),
+        Query(
+            min_length=1,
+            max_length=50,
+            pattern=SLUG_PATTERN,
+            description="Only this saved segment's members.",
+        ),
     ] = None,
     cursor: Annotated[str | None, Query(max_length=400, description="From `next_cursor`.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,

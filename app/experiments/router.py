@@ -17,11 +17,14 @@ from app.experiments.schemas import (
     ExperimentPatch,
     ResultsOut,
 )
+from app.rules.schemas import SLUG_PATTERN
 from app.schemas import ExternalId
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
-ExperimentId = Annotated[str, Path(min_length=1, max_length=50, description="The experiment's id.")]
+ExperimentId = Annotated[
+    str, Path(min_length=1, max_length=50, pattern=SLUG_PATTERN, description="The experiment's id.")
+]
 READ = [Depends(RequireScope(Scope.metrics_read))]
 WRITE = [Depends(RequireScope(Scope.rules_write))]
 

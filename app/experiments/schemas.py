@@ -61,9 +61,7 @@ class ExperimentIn(BaseModel):
     variants: Variants = Field(
         min_length=2, max_length=5, description="2 to 5; the first is the control."
     )
-    segment_id: str | None = Field(
-        default=None, min_length=1, max_length=50, description="The audience; default: everyone."
-    )
+    segment_id: Slug | None = Field(default=None, description="The audience; default: everyone.")
     salt: str = Field(
         default_factory=lambda: secrets.token_hex(8),
         min_length=1,
@@ -93,7 +91,7 @@ class ExperimentPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
     variants: Variants | None = Field(default=None, min_length=2, max_length=5)
-    segment_id: str | None = Field(default=None, min_length=1, max_length=50)
+    segment_id: Slug | None = None
     salt: str | None = Field(default=None, min_length=1, max_length=64)
     primary_metric: ExperimentMetric | None = None
     guardrails: list[ExperimentMetric] | None = Field(default=None, max_length=7)

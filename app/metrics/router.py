@@ -19,6 +19,7 @@ from app.metrics.queries.common import By, for_aggregates
 from app.metrics.registry import MetricName, PredictiveCltv, metric
 from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
+from app.rules.schemas import SLUG_PATTERN
 from app.segments import service as segments
 from app.segments.router import FrequencyDays
 
@@ -36,6 +37,7 @@ SegmentParam = Annotated[
     Query(
         min_length=1,
         max_length=50,
+        pattern=SLUG_PATTERN,
         description="Only a saved segment's members (as they are now): every count of the "
         "answer, numerators, denominators and groups, is over them.",
     ),

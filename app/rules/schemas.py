@@ -54,10 +54,8 @@ Operator = Literal[
 Period = Literal["lifetime", "day", "week", "month"]
 Rounding = Literal["floor", "nearest", "ceil"]
 
-Slug = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$"),
-]
+SLUG_PATTERN: Final[str] = r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$"
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=SLUG_PATTERN)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 

@@ -256,9 +256,8 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
         "effects": step.effects,
         "balance": state.balance(),
         "explain": None,
+        "would_have": would_have or None,
     }
-    if would_have:
-        answer["would_have"] = would_have
     skipped = None
     if explain:
         # Rule errors are already among the skipped rules, as "error: ...".

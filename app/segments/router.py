@@ -13,6 +13,7 @@ from app.errors import InvalidCursor, problem_responses
 from app.keyset import decode_keyset, encode_keyset
 from app.models import Segment
 from app.models.base import utcnow
+from app.rules.schemas import SLUG_PATTERN
 from app.schemas import MAX_PAGE_SIZE, Page
 from app.segments import service
 from app.segments.schemas import (
@@ -25,7 +26,9 @@ from app.segments.schemas import (
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
-SegmentId = Annotated[str, Path(min_length=1, max_length=50, description="The segment's id.")]
+SegmentId = Annotated[
+    str, Path(min_length=1, max_length=50, pattern=SLUG_PATTERN, description="The segment's id.")
+]
 READ = [Depends(RequireScope(Scope.customers_read))]
 WRITE = [Depends(RequireScope(Scope.rules_write))]
 

@@ -1,6 +1,7 @@
 """Segments as a manager writes them: a name and a condition over customer facts."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,9 +21,28 @@ from app.segments.sql import SEGMENT_FACTS, refusal, spec
 SEGMENT_FACTS_TEXT = ", ".join(f"`{path}`" for path in sorted(SEGMENT_FACTS))
 CONDITION_DESCRIPTION = (
     "A condition in the rules' language (all / any / not / fact comparisons) over these "
-    f"customer facts: {SEGMENT_FACTS_TEXT}. `recency_days` counts from now. Absent (null): "
-    "every customer."
+    f"customer facts: {SEGMENT_FACTS_TEXT}. `recency_days` counts from now. Integers lie "
+    "within ±2,147,483,647, numbers within ±10^15. Absent (null): every customer."
 )
+
+
+# What both databases can bind against the facts' columns (PostgreSQL's integer, a
+# finite double, text without NUL).
+MAX_INTEGER = 2**31 - 1
+MAX_NUMBER = Decimal(10) ** 15
+
+
+def _in_range(value: Any) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, int) and not -MAX_INTEGER <= v <= MAX_INTEGER:
+            raise OperandError("value", f"integers lie within ±{MAX_INTEGER:,}")
+        if isinstance(v, Decimal) and not -MAX_NUMBER <= v <= MAX_NUMBER:
+            raise OperandError("value", "numbers lie within ±10^15")
+        if isinstance(v, str) and "\x00" in v:
+            raise OperandError("value", "strings may not hold NUL characters")
 
 
 def _condition_errors(condition: ConditionNode | None) -> list[InitErrorDetails]:
@@ -41,7 +61,8 @@ def _condition_errors(condition: ConditionNode | None) -> list[InitErrorDetails]
             )
             continue
         try:
-            normalize_operand(spec(comparison.fact), comparison.op, comparison.value)
+            value = normalize_operand(spec(comparison.fact), comparison.op, comparison.value)
+            _in_range(value)
         except OperandError as exc:
             bad = comparison.op if exc.field == "op" else comparison.value
             errors.append(

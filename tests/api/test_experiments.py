@@ -521,3 +521,24 @@ async def test_variant_scoped_rules_and_what_the_control_would_have_had(
     )
     assert plain["points_would_issue"] == sum(10 + i for i in range(5))
     assert treated_backtest["points_would_issue"] == 2 * sum(10 + i for i in range(5))
+
+
+async def test_exposures_are_exported_and_erased_with_the_customer(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    at = await started(client, admin_headers, experiment())
+    first = dated(purchase("gdpr", "10"), at + timedelta(microseconds=1))
+    await ingest(client, admin_headers, first)
+    exported = (await client.get("/v1/customers/gdpr/export", headers=admin_headers)).json()
+    assert [(e["experiment_id"], e["event_id"]) for e in exported["experiments"]] == [
+        ("double", first["id"])
+    ]
+    erased = (await client.delete("/v1/customers/gdpr", headers=admin_headers)).json()
+    assert erased["records"]["experiment_exposures"] == 1
+    after = (
+        await client.get("/v1/experiments/double/assignments/gdpr", headers=admin_headers)
+    ).json()
+    assert after["exposed"] is False
+    results = (await client.get("/v1/experiments/double/results", headers=admin_headers)).json()
+    # Still counted, under the pseudonym: the results over past windows do not change.
+    assert sum(v["exposed"] for v in results["variants"]) == 1

@@ -247,6 +247,9 @@ async def test_membership_follows_a_changed_definition_and_new_events(
         ({"fact": "customer.frequency", "op": "gt", "value": "many"}, "/condition/value"),
         ({"all": [{"fact": "customer.tier", "op": "gt", "value": 1}]}, "/condition/all/0/op"),
         ({"fact": "customer.rfm_score"}, "/condition/op"),
+        ({"fact": "customer.frequency", "op": "gt", "value": 2**40}, "/condition/value"),
+        ({"fact": "customer.monetary", "op": "in", "value": [1, 1e300]}, "/condition/value"),
+        ({"fact": "customer.tier", "op": "eq", "value": "a\u0000b"}, "/condition/value"),
     ],
 )
 async def test_bad_definitions_are_refused(
@@ -258,6 +261,26 @@ async def test_bad_definitions_are_refused(
     assert response.status_code == 422, response.text
     assert [e["pointer"] for e in response.json()["errors"]] == [pointer]
     assert (await client.get("/v1/segments", headers=admin_headers)).json()["items"] == []
+
+
+async def test_extreme_but_valid_values_answer(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    await ingest(client, admin_headers, purchase("ann", "10"))
+    for condition in (
+        {"fact": "customer.recency_days", "op": "gt", "value": 2_000_000_000},
+        {"fact": "customer.recency_days", "op": "lt", "value": -2_000_000_000},
+        {"fact": "customer.signup_date", "op": "gt", "value": "9999-12-31"},
+        {"fact": "customer.signup_date", "op": "lt", "value": "0001-01-01"},
+        {"fact": "customer.signup_date", "op": "lte", "value": "9999-12-31"},
+        {"fact": "customer.lifetime_spend", "op": "lt", "value": 1e15},
+    ):
+        response = await client.post(
+            "/v1/segments", json={"name": "edge", "condition": condition}, headers=admin_headers
+        )
+        assert response.status_code == 201, (condition, response.text)
+    bad_id = await client.get("/v1/segments/NOT%00ok", headers=admin_headers)
+    assert bad_id.status_code == 422
 
 
 async def test_ids_are_unique(client: httpx.AsyncClient, admin_headers: Headers) -> None:
