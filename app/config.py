@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         le=36_500,
         description="Days earned points stay valid; 0 means they never expire.",
     )
+    frequency_window_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="The trailing window of the customer.frequency fact (purchases in it).",
+    )
     refund_allow_negative_balance: bool = Field(
         default=False,
         description="When a refund claws back points already spent: go negative (true) "

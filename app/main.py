@@ -25,6 +25,7 @@ from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
+from app.experiments.router import router as experiments_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.policy import PointsPolicy
@@ -39,6 +40,7 @@ from app.rewards import jobs as coupon_jobs
 from app.rewards.checkout import router as checkout_router
 from app.rewards.router import router as rewards_router
 from app.rules.router import router as rules_router
+from app.segments.router import router as segments_router
 from app.shoppers.rewards import router as shopper_rewards_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
@@ -147,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shoppers_router)
     app.include_router(shopper_rewards_router)
     app.include_router(metrics_router)
+    app.include_router(segments_router)
+    app.include_router(experiments_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

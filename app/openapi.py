@@ -82,6 +82,23 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/me/claims"): "claim_my_reward",
     ("GET", "/v1/me/coupons"): "list_my_coupons",
     ("GET", "/v1/me/referral-code"): "get_my_referral_code",
+    ("POST", "/v1/segments"): "create_segment",
+    ("GET", "/v1/segments"): "list_segments",
+    ("GET", "/v1/segments/{segment_id}"): "get_segment",
+    ("PATCH", "/v1/segments/{segment_id}"): "update_segment",
+    ("DELETE", "/v1/segments/{segment_id}"): "delete_segment",
+    ("GET", "/v1/segments/{segment_id}/customers"): "list_segment_customers",
+    ("POST", "/v1/experiments"): "create_experiment",
+    ("GET", "/v1/experiments"): "list_experiments",
+    ("GET", "/v1/experiments/{experiment_id}"): "get_experiment",
+    ("PATCH", "/v1/experiments/{experiment_id}"): "update_experiment",
+    ("POST", "/v1/experiments/{experiment_id}/start"): "start_experiment",
+    ("POST", "/v1/experiments/{experiment_id}/stop"): "stop_experiment",
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/assignments/{customer_id}",
+    ): "get_experiment_assignment",
+    ("GET", "/v1/experiments/{experiment_id}/results"): "get_experiment_results",
 }
 
 

@@ -161,6 +161,7 @@ def read_side(database_url: str, workers: int) -> dict[str, Any]:
     with servers.uvicorn("app.main:app", database_url=database_url, workers=workers) as server:
         timings = reads.time_reads(server, customers)
         timings["metrics"] = reads.time_metric_endpoints(server)
+        timings["segments"] = reads.time_segment_counts(server)
     return {
         "events": HISTORY_EVENTS,
         "customers": customers,

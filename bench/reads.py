@@ -1,5 +1,8 @@
 """Read-side timings on the generated history.
 
+``time_segment_counts`` saves a few segments and times counting each (``GET
+/v1/segments/{id}`` answers its ``size``, evaluated live over every customer).
+
 ``time_metric_endpoints`` times the predictive CLTV fit (``POST /v1/metrics/cltv/fits``),
 the metrics summary and every ``/v1/metrics/{name}`` over the last year of the history,
 plus the variants in ``METRIC_VARIANTS``: the stored predictive fit, each breakdown, a
@@ -86,6 +89,36 @@ def time_metric_endpoints(server: Server) -> dict[str, Any]:
             else:
                 response = client.get(path, params={**window, **extra})
             timed[label] = {
+                "seconds": round(time.perf_counter() - started, 3),
+                "status": response.status_code,
+            }
+    return timed
+
+
+# Segments over the generated customers, from a plain column to the ranked RFM score.
+SEGMENTS: dict[str, dict[str, Any]] = {
+    "tier": {"fact": "customer.tier", "op": "eq", "value": "silver"},
+    "recent-frequent": {
+        "all": [
+            {"fact": "customer.recency_days", "op": "lte", "value": 90},
+            {"fact": "customer.frequency", "op": "gte", "value": 2},
+        ]
+    },
+    "champions": {"fact": "customer.rfm_score", "op": "in", "value": ["555", "554", "545"]},
+    "promoters": {"fact": "customer.last_nps", "op": "gte", "value": 9},
+}
+
+
+def time_segment_counts(server: Server) -> dict[str, Any]:
+    """Seconds to count each of ``SEGMENTS`` (the issue's budget: < 1 s at 100k customers)."""
+    timed: dict[str, Any] = {}
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as client:
+        for name, condition in SEGMENTS.items():
+            body = {"id": f"bench-{name}", "name": name, "condition": condition}
+            client.post("/v1/segments", json=body).raise_for_status()
+            started = time.perf_counter()
+            response = client.get(f"/v1/segments/bench-{name}")
+            timed[f"segment size: {name}"] = {
                 "seconds": round(time.perf_counter() - started, 3),
                 "status": response.status_code,
             }

@@ -7,10 +7,11 @@ one (a saved segment, say) is one more field and one more clause.
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import service as customers
+from app.customers.schemas import Aggregates, CustomerSummary, ProfileOut
 from app.keyset import before
 from app.models import Customer
 from app.models.base import utcnow
@@ -28,6 +29,8 @@ PROFILE_FIELDS = (
 class CustomerFilter:
     q: str | None = None
     tier: str | None = None
+    # A saved segment's members (``app.segments.service.members``).
+    segment: Select[tuple[str]] | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         # The pseudonymous rows erasures leave behind are no one's: never listed.
@@ -41,7 +44,20 @@ class CustomerFilter:
             )
         if self.tier is not None:
             clauses.append(Customer.tier == self.tier)
+        if self.segment is not None:
+            clauses.append(Customer.id.in_(self.segment))
         return clauses
+
+
+def summary(customer: Customer) -> CustomerSummary:
+    return CustomerSummary(
+        id=customer.id,
+        created_at=customer.created_at,
+        first_seen_at=customer.first_seen_at,
+        tier=customer.tier,
+        aggregates=Aggregates.model_validate(customer),
+        profile=ProfileOut.model_validate(customer),
+    )
 
 
 async def page(

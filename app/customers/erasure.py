@@ -31,6 +31,7 @@ from app.models import (
     CustomerBadge,
     CustomerPerk,
     Event,
+    ExperimentExposure,
     IdempotencyKey,
     LedgerEntry,
     Order,
@@ -77,6 +78,7 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     CltvPrediction.customer_id,
     RewardClaim.customer_id,
     Coupon.customer_id,
+    ExperimentExposure.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.

@@ -14,6 +14,7 @@ from app.customers import service
 from app.customers.privacy_schemas import (
     CustomerExport,
     ExportedCustomer,
+    ExportedExposure,
     ExportedReferral,
     OrderOut,
     SurveyAnswerOut,
@@ -22,7 +23,7 @@ from app.customers.schemas import Aggregates, BadgeOut, PerkOut, ProfileOut
 from app.events.read_schemas import StoredEvent, StoredEventDetail
 from app.ledger import service as ledger
 from app.ledger.schemas import BalanceOut, LedgerEntryOut
-from app.models import CustomerPerk, Event, LedgerEntry, Order, Referral
+from app.models import CustomerPerk, Event, ExperimentExposure, LedgerEntry, Order, Referral
 from app.models.base import utcnow
 
 Reader = Callable[[AsyncSession, str], Awaitable[list[Any]]]
@@ -101,6 +102,15 @@ async def _referrals(session: AsyncSession, customer_id: str) -> list[ExportedRe
     return [ExportedReferral.model_validate(r) for r in rows]
 
 
+async def _experiments(session: AsyncSession, customer_id: str) -> list[ExportedExposure]:
+    rows = await session.scalars(
+        select(ExperimentExposure)
+        .where(ExperimentExposure.customer_id == customer_id)
+        .order_by(ExperimentExposure.exposed_at, ExperimentExposure.experiment_id)
+    )
+    return [ExportedExposure.model_validate(r) for r in rows]
+
+
 SECTIONS: dict[str, Reader] = {
     "events": _events,
     "ledger": _ledger,
@@ -109,6 +119,7 @@ SECTIONS: dict[str, Reader] = {
     "survey_answers": _survey_answers,
     "orders": _orders,
     "referrals": _referrals,
+    "experiments": _experiments,
 }
 
 

@@ -52,6 +52,17 @@ class ExportedReferral(BaseModel):
     occurred_at: datetime
 
 
+class ExportedExposure(BaseModel):
+    """An experiment the customer was exposed to, and in which variant."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    experiment_id: str
+    variant: str
+    exposed_at: datetime
+    event_id: str
+
+
 class CustomerExport(BaseModel):
     """Everything held about one customer (GDPR article 15), one list per kind of record;
     each list is complete, oldest first."""
@@ -66,6 +77,9 @@ class CustomerExport(BaseModel):
     survey_answers: list[SurveyAnswerOut]
     orders: list[OrderOut]
     referrals: list[ExportedReferral] = Field(description="The referrals the customer made.")
+    experiments: list[ExportedExposure] = Field(
+        default_factory=list, description="The experiments the customer was exposed to."
+    )
 
 
 class ErasureOut(BaseModel):

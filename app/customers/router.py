@@ -7,18 +7,19 @@ from app.auth.scopes import Scope
 from app.customers import directory, erasure, export, views
 from app.customers.privacy_schemas import CustomerExport, ErasureOut
 from app.customers.schemas import (
-    Aggregates,
     CustomerOut,
     CustomerSummary,
     ProfileIn,
-    ProfileOut,
 )
 from app.database import ReadSession, Session
 from app.errors import InvalidCursor, problem_responses
 from app.keyset import decode_keyset, encode_keyset
-from app.models import Customer
+from app.models.base import utcnow
 from app.models.customer import PROFILE_TEXT_LENGTH
+from app.rules.schemas import SLUG_PATTERN
 from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
+from app.segments import service as segments
+from app.segments.router import FrequencyDays
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -29,25 +30,15 @@ CustomerId = Annotated[ExternalId, Path(description="The shop's customer id.")]
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
-def _summary(customer: Customer) -> CustomerSummary:
-    return CustomerSummary(
-        id=customer.id,
-        created_at=customer.created_at,
-        first_seen_at=customer.first_seen_at,
-        tier=customer.tier,
-        aggregates=Aggregates.model_validate(customer),
-        profile=ProfileOut.model_validate(customer),
-    )
-
-
 @router.get(
     "",
     response_model=Page[CustomerSummary],
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     dependencies=[Depends(RequireScope(Scope.customers_read))],
 )
 async def list_customers(
     session: ReadSession,
+    days: FrequencyDays,
     q: Annotated[
         str | None,
         Query(
@@ -61,23 +52,36 @@ async def list_customers(
         str | None,
         Query(min_length=1, max_length=50, pattern=PRINTABLE, description="Only this tier."),
     ] = None,
+    segment: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=50,
+            pattern=SLUG_PATTERN,
+            description="Only this saved segment's members.",
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=400, description="From `next_cursor`.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> Page[CustomerSummary]:
-    """Customers, newest first (by when the service first saw them), a page at a time."""
+    """Customers, newest first (by when the service first saw them), a page at a time;
+    `q`, `tier` and `segment` narrow the list (all of them at once, when given)."""
     after = None
     if cursor is not None:
         after = decode_keyset(cursor)
         if after is None:
             raise InvalidCursor("The cursor is not one this API issued.")
-    found = await directory.page(
-        session, directory.CustomerFilter(q=q, tier=tier), after=after, limit=limit + 1
-    )
+    members = None
+    if segment is not None:
+        chosen = await segments.get(session, segment)
+        members = await segments.members(session, segments.condition_of(chosen), utcnow(), days)
+    where = directory.CustomerFilter(q=q, tier=tier, segment=members)
+    found = await directory.page(session, where, after=after, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]
     last = found[-1] if more else None
     return Page[CustomerSummary](
-        items=[_summary(c) for c in found],
+        items=[directory.summary(c) for c in found],
         next_cursor=encode_keyset(last.created_at, last.id) if last is not None else None,
     )
 
@@ -96,7 +100,7 @@ async def update_profile(
     `null` clears a text or the birthday. The customer must exist (events create them)."""
     changes = body.model_dump(include=body.model_fields_set)
     customer = await directory.update_profile(session, customer_id, changes)
-    return _summary(customer)
+    return directory.summary(customer)
 
 
 @router.get(
@@ -105,9 +109,14 @@ async def update_profile(
     responses=problem_responses(401, 403, 404, 422),
     dependencies=[Depends(RequireScope(Scope.customers_read))],
 )
-async def get_customer(customer_id: CustomerId, session: ReadSession) -> CustomerOut:
-    """A customer's points, tier, badges, perks and purchase aggregates."""
-    return await views.customer_view(session, customer_id)
+async def get_customer(
+    customer_id: CustomerId, session: ReadSession, days: FrequencyDays
+) -> CustomerOut:
+    """A customer's points, tier, badges, perks, purchase aggregates and targeting facts
+    (with the segments they belong to)."""
+    view = await views.customer_view(session, customer_id)
+    view.facts = await segments.facts_of(session, customer_id, days)
+    return view
 
 
 @router.get(

@@ -86,6 +86,20 @@ class PredictionOut(BaseModel):
     discount_rate: float = Field(description="Per time unit.")
 
 
+class CustomerFactsOut(BaseModel):
+    """The facts segments and rules target, as of now (see the README's definitions)."""
+
+    recency_days: int | None = Field(description="Whole days since the latest purchase.")
+    frequency: int = Field(description="Purchases in the trailing frequency window.")
+    monetary: float | None = Field(description="Average order value.")
+    rfm_score: str | None = Field(description="Recency, frequency, monetary quintiles, e.g. 545.")
+    probability_alive: float | None = Field(description="From the latest predictive fit.")
+    predicted_clv: float | None = Field(description="From the latest predictive fit.")
+    last_nps: int | None
+    last_csat: int | None
+    segments: list[str] = Field(description="Ids of the saved segments they belong to.")
+
+
 class CustomerOut(BaseModel):
     id: str
     first_seen_at: datetime = Field(description="When their earliest event happened.")
@@ -99,6 +113,9 @@ class CustomerOut(BaseModel):
         default=None,
         description="Predicted CLTV and P(alive) from the latest fit; null when there is no "
         "fit or it did not include this customer.",
+    )
+    facts: CustomerFactsOut | None = Field(
+        default=None, description="The targeting facts (on the shop's route only)."
     )
 
 

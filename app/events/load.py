@@ -17,12 +17,16 @@ from sqlalchemy import BindParameter, Select, and_, bindparam, case, func, or_, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.customers import facts
+from app.customers.facts import DEFAULT_FREQUENCY_DAYS, FactsQuery
 from app.events.types import EventType
 from app.models import (
     Customer,
     CustomerBadge,
     CustomerPerk,
     Event,
+    Experiment,
+    ExperimentExposure,
     Order,
     PointLot,
     Referral,
@@ -31,13 +35,23 @@ from app.models import (
     RewardCode,
     RuleBudget,
     RuleLimitCounter,
+    Segment,
     WebhookSubscription,
 )
 from app.models.base import table_of
 from app.rules import referrals
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.unit import CustomerState, Lot, OrderState, Perk, RewardState, UnitState
+from app.rules.unit import (
+    CustomerState,
+    Lot,
+    OrderState,
+    Perk,
+    RewardState,
+    RunningExperiment,
+    UnitState,
+)
+from app.segments import service as segments
 
 T = TypeVar("T")
 
@@ -133,6 +147,28 @@ _FREE_CODES = (
     .limit(bindparam("n"))
     .with_for_update(skip_locked=True)
 )
+_SEGMENTS = select(Segment.id, Segment.condition).order_by(Segment.id)
+_RUNNING = (
+    select(
+        Experiment.id,
+        Experiment.variants,
+        Experiment.salt,
+        Experiment.segment_id,
+        Experiment.started_at,
+        Segment.condition,
+    )
+    .outerjoin(Segment, Segment.id == Experiment.segment_id)
+    .where(Experiment.status == "running")
+    .order_by(Experiment.id)
+)
+_EXPOSED = select(
+    ExperimentExposure.experiment_id,
+    ExperimentExposure.customer_id,
+    ExperimentExposure.variant,
+    ExperimentExposure.would_have,
+).where(
+    _in(ExperimentExposure.customer_id, "ids"), _in(ExperimentExposure.experiment_id, "experiments")
+)
 
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
 
@@ -204,8 +240,69 @@ async def _rewards(conn: AsyncConnection, unit: UnitState, ids: list[str], event
         unit.rewards[reward.id] = reward
 
 
+async def _targeting(
+    conn: AsyncConnection,
+    unit: UnitState,
+    ruleset: ActiveRuleset,
+    existing: list[str],
+    frequency_days: int,
+) -> None:
+    """The targeting facts and segments the rules read, as of the unit's start."""
+    query = await FactsQuery(unit.now, frequency_days).prepare(conn, ruleset.targeting)
+    if ruleset.targeting:
+        for customer_id, row in (
+            await facts.read(conn, query, ruleset.targeting, existing)
+        ).items():
+            customer = unit.customers[customer_id]
+            for name in ruleset.targeting:
+                setattr(customer, name, row[name])
+    if ruleset.reads_segments:
+        saved = [
+            (row.id, segments.stored_condition(row.condition))
+            for row in await conn.execute(_SEGMENTS)
+        ]
+        inside = await segments.memberships(conn, saved, existing, unit.now, frequency_days)
+        for customer_id, ids in inside.items():
+            unit.customers[customer_id].segments = frozenset(ids)
+
+
+async def _experiments(
+    conn: AsyncConnection, unit: UnitState, existing: list[str], frequency_days: int
+) -> None:
+    """The running experiments, who of the unit is already exposed, and who is in their
+    audiences (as of the unit's start)."""
+    audiences: dict[str, Any] = {}
+    for row in await conn.execute(_RUNNING):
+        unit.experiments.append(
+            RunningExperiment(
+                row.id,
+                tuple((v["id"], int(v["weight"])) for v in row.variants),
+                row.salt,
+                row.segment_id,
+                row.started_at,
+            )
+        )
+        if row.segment_id is not None:
+            audiences[row.segment_id] = segments.stored_condition(row.condition)
+    if not unit.experiments or not existing:
+        return
+    parameters = {"ids": existing, "experiments": [e.id for e in unit.experiments]}
+    for row in await conn.execute(_EXPOSED, parameters):
+        unit.exposed[(row[0], row[1])] = row.variant
+        unit.would_have[(row[0], row[1])] = dict(row.would_have)
+    if audiences:
+        inside = await segments.memberships(
+            conn, list(audiences.items()), existing, unit.now, frequency_days
+        )
+        unit.audiences.update((c, frozenset(ids)) for c, ids in inside.items())
+
+
 async def state(
-    conn: AsyncConnection, ruleset: ActiveRuleset, events: Sequence[Any], now: datetime
+    conn: AsyncConnection,
+    ruleset: ActiveRuleset,
+    events: Sequence[Any],
+    now: datetime,
+    frequency_days: int = DEFAULT_FREQUENCY_DAYS,
 ) -> UnitState:
     """What the unit's events read, for the customers they name; new customers are made
     in memory and written only if one of their events is accepted."""
@@ -240,12 +337,15 @@ async def state(
                     row.event_id,
                     row.rule_id,
                 )
+        if ruleset.targeting or ruleset.reads_segments:
+            await _targeting(conn, unit, ruleset, existing, frequency_days)
         refunding = sorted(
             {e.customer_id for e in events if e.type is EventType.refund} & set(existing)
         )
         if refunding:
             for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
                 unit.customers[row.customer_id].lots.append(_state(Lot, row))
+    await _experiments(conn, unit, existing, frequency_days)
     # The referral events the codes may derive fire the referrers' rules: their limits and
     # budgets are read as the posted events' are.
     derived = [

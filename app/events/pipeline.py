@@ -8,9 +8,12 @@ come through ``run``. A unit is one transaction:
    An id seen earlier in the same unit is answered the same way, once the first is applied.
 2. **load** (``load.state``): the customers (locked in id order on PostgreSQL), their
    balances, badges, perks, limit usage and open lots where the rules need them, the orders
-   that purchases and refunds name, the referrals. A handful of set-based reads.
-3. **reduce** (``app.rules.state.reduce``): for each event in order, the compiled rules and
-   the state transition, with no I/O. A refused event changes nothing and fails alone.
+   that purchases and refunds name, the referrals; the targeting facts and segments the
+   rules read, the running experiments with the unit's exposures and audiences. A handful
+   of set-based reads.
+3. **reduce** (``app.rules.state.reduce``): for each event in order, the exposure to the
+   running experiments, the compiled rules (an experiment's treatments for its variant
+   only) and the state transition, with no I/O. A refused event changes nothing and fails alone.
 4. **write** (``writer.write``): the unit's changes as set-based statements.
 5. **commit**, then every event of the unit is answered.
 
@@ -146,7 +149,9 @@ async def _unit(
     for index, item in enumerate(items):
         if answers[index] is None and item.event.id in stored:
             answers[index] = _repeat(item, *stored[item.event.id])
-    unit = await load.state(conn, ruleset, [items[i].event for i in fresh], now)
+    unit = await load.state(
+        conn, ruleset, [items[i].event for i in fresh], now, policy.frequency_days
+    )
     targets = await load.subscriptions(conn)
     judge = Judge(ruleset, policy, _wanted(targets))
     accepted: dict[str, tuple[str, dict[str, Any]]] = {}

@@ -386,6 +386,15 @@ class ReferralOutcome(BaseModel):
     event_id: str | None = Field(default=None, description="The derived referral event.")
 
 
+class WouldHaveOut(BaseModel):
+    """What the rules of an experiment's variant the customer is not in would have given."""
+
+    experiment_id: str
+    variant: str
+    points: int
+    effects: list[EffectOut]
+
+
 class EventResult(BaseModel):
     event_id: str
     customer_id: str
@@ -399,6 +408,11 @@ class EventResult(BaseModel):
     )
     referral: ReferralOutcome | None = Field(
         default=None, description="Only for an event with a `data.referral_code`."
+    )
+    would_have: list[WouldHaveOut] | None = Field(
+        default=None,
+        description="For a customer in an experiment: what the rules scoped to its other "
+        "variants would have given for this event (nothing was given).",
     )
 
 

@@ -28,6 +28,7 @@ from app.models import (
     Coupon,
     CustomerBadge,
     CustomerPerk,
+    ExperimentExposure,
     LedgerEntry,
     MessageStatus,
     Referral,
@@ -51,6 +52,7 @@ _MESSAGES = table_of(WebhookMessage)
 _CLAIMS = table_of(RewardClaim)
 _COUPONS = table_of(Coupon)
 _CODES = table_of(RewardCode)
+_EXPOSURES = table_of(ExperimentExposure)
 
 
 class UnitConflict(Exception):
@@ -104,6 +106,9 @@ def _statements(dialect: str) -> dict[str, Any]:
         "messages": insert(_MESSAGES),
         "claims": insert(_CLAIMS),
         "coupons": insert(_COUPONS),
+        "exposures": insert(_EXPOSURES).on_conflict_do_nothing(
+            index_elements=["experiment_id", "customer_id"]
+        ),
     }
 
 
@@ -115,6 +120,10 @@ _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("_id"))
 # the stock the reducer counted down is the stock to store.
 _UPDATE_REWARD = update(REWARDS).where(REWARDS.c.id == bindparam("_id"))
 _TAKE_CODE = update(_CODES).where(_CODES.c.code == bindparam("_code"))
+_UPDATE_EXPOSURE = update(_EXPOSURES).where(
+    _EXPOSURES.c.experiment_id == bindparam("_experiment"),
+    _EXPOSURES.c.customer_id == bindparam("_customer"),
+)
 
 
 # What the writer stores of each kind of state, by column name (= attribute name).
@@ -267,3 +276,12 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     await out.many(run["claims"], unit.claims)
     await out.many(run["coupons"], unit.coupons)
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
+    await out.many(run["exposures"], unit.exposures)
+    made = {(row["experiment_id"], row["customer_id"]) for row in unit.exposures}
+    await out.many(
+        _UPDATE_EXPOSURE,
+        [
+            {"_experiment": e, "_customer": c, "would_have": unit.would_have[(e, c)]}
+            for e, c in sorted(unit.exposures_changed - made)
+        ],
+    )

@@ -19,6 +19,8 @@ class PointsPolicy:
     # Referrals one referrer's code may record per period; 0: no cap.
     referral_cap: int = 0
     referral_cap_period: Period = "month"
+    # The customer.frequency fact's trailing window, which the pipeline's loader reads.
+    frequency_days: int = 365
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PointsPolicy":
@@ -28,6 +30,7 @@ class PointsPolicy:
             allow_negative=settings.refund_allow_negative_balance,
             referral_cap=settings.referral_code_cap,
             referral_cap_period=settings.referral_code_cap_period,
+            frequency_days=settings.frequency_window_days,
         )
 
     def lot_dates(self, event: Any) -> tuple[datetime, datetime | None]:

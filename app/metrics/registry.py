@@ -95,6 +95,15 @@ class Metric(ABC):
     def summary_key(self) -> str:
         return self.name.value
 
+    def refuse_segment(self) -> None:
+        """Raise ``UnsupportedBreakdown`` unless the metric can be restricted to a segment."""
+        if not self.segments:
+            raise UnsupportedBreakdown(
+                f"`{self.name.value}` ({self.method}) is one fit over every customer; it takes "
+                "no `segment`.",
+                extra={"metric": self.name.value},
+            )
+
     def refuse(self, by: By | None, interval: Period | None) -> None:
         """Raise ``UnsupportedBreakdown`` unless the metric takes this breakdown or series."""
         if interval is not None and by is not None:

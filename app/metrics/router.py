@@ -20,6 +20,9 @@ from app.metrics.registry import MetricName, PredictiveCltv, metric
 from app.metrics.rewards import LiabilityOut, RewardsMetricOut
 from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
+from app.rules.schemas import SLUG_PATTERN
+from app.segments import service as segments
+from app.segments.router import FrequencyDays
 
 router = APIRouter(
     prefix="/v1/metrics",
@@ -30,6 +33,18 @@ router = APIRouter(
 TimeUnit = Literal["day", "week"]
 
 
+SegmentParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=50,
+        pattern=SLUG_PATTERN,
+        description="Only a saved segment's members (as they are now): every count of the "
+        "answer, numerators, denominators and groups, is over them.",
+    ),
+]
+
+
 class RefitMoved(Unprocessable):
     slug = "refit-moved"
     title = "Refitting has a route of its own"
@@ -38,31 +53,34 @@ class RefitMoved(Unprocessable):
 @router.get(
     "",
     response_model=SummaryOut,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     operation_id="get_metrics_summary",
 )
 async def get_metrics_summary(
     session: ReadSession,
     request: Request,
     database: DatabaseDep,
+    days: FrequencyDays,
     start: From = None,
     end: To = None,
     activity_days: ActivityDays = 90,
+    segment: SegmentParam = None,
 ) -> SummaryOut:
     """Every metric for one window, in one call, with each metric's default parameters.
 
     `cltv` is the historical method; `cltv_predictive` is the stored predictive fit whose
     window ends at `to` (null when there is none: it is never fitted here), and `cohorts`
-    are monthly.
+    are monthly. With `segment`, every metric but `cltv_predictive` (one fit over every
+    customer, null then) is over the segment's members.
     """
     window = resolve(start, end, utcnow())
+    customers = None
+    if segment is not None:
+        customers = await segments.customer_filter(session, segment, days)
+    scope = Scope(window, activity_days=activity_days, customers=customers)
     settings = request.app.state.settings
     return await service.summary(
-        Scope(window, activity_days=activity_days),
-        database,
-        session,
-        settings.point_value,
-        settings.point_value_currency,
+        scope, database, session, settings.point_value, settings.point_value_currency
     )
 
 
@@ -99,7 +117,7 @@ async def get_rewards_metric(
 @router.get(
     "/{name}",
     response_model=MetricOut,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     description=docs.ENDPOINT,
     operation_id="get_metric",
 )
@@ -107,6 +125,7 @@ async def get_metric(
     session: ReadSession,
     database: DatabaseDep,
     name: Annotated[MetricName, Path(description="Which metric.")],
+    days: FrequencyDays,
     start: From = None,
     end: To = None,
     interval: Annotated[
@@ -154,10 +173,15 @@ async def get_metric(
             "refits and stores; any value here is a `422 refit-moved`.",
         ),
     ] = None,
+    segment: SegmentParam = None,
 ) -> BaseModel:
     window = resolve(start, end, utcnow())
     for_aggregates(session)
     chosen = metric(name, method)
+    customers = None
+    if segment is not None:
+        chosen.refuse_segment()
+        customers = await segments.customer_filter(session, segment, days)
     if isinstance(chosen, PredictiveCltv):
         chosen.refuse(by, interval)
         if refresh is not None:
@@ -183,6 +207,7 @@ async def get_metric(
         margin=margin,
         lifespan_years=lifespan_years,
         period=Period(period),
+        customers=customers,
     )
     return await service.answer(chosen, scope, interval, database, session)
 

@@ -144,12 +144,16 @@ async def summary(
 ) -> SummaryOut:
     """Every metric of the registry over one window with its default parameters; the
     reads they share run once (one activity pass serves four metrics)."""
+    # A segment leaves out the metrics that cannot be restricted to one (answered null).
+    chosen = [m for m in REGISTRY if m.segments or scope.customers is None]
     fetched = await fetch(
-        database, session, [query for metric in REGISTRY for query in metric.queries(scope)]
+        database, session, [query for metric in chosen for query in metric.queries(scope)]
     )
     metrics: dict[str, Any] = {}
     for metric in REGISTRY:
-        if isinstance(metric, PredictiveCltv):
+        if metric not in chosen:
+            metrics[metric.summary_key] = None
+        elif isinstance(metric, PredictiveCltv):
             metrics[metric.summary_key] = metric.stored(scope, fetched)
         else:
             metrics[metric.summary_key] = _wire(metric, scope, metric.results(scope, fetched)[None])

@@ -15,6 +15,7 @@ from app.models.rule import (
     RulesetVersion,
     RuleVersion,
 )
+from app.models.segment import Experiment, ExperimentExposure, Segment
 from app.models.webhook import (
     MessageStatus,
     WebhookAttempt,
@@ -33,6 +34,8 @@ __all__ = [
     "CustomerPerk",
     "EntryKind",
     "Event",
+    "Experiment",
+    "ExperimentExposure",
     "IdempotencyKey",
     "LedgerEntry",
     "MessageStatus",
@@ -50,6 +53,7 @@ __all__ = [
     "RuleVersion",
     "RulesetHead",
     "RulesetVersion",
+    "Segment",
     "WebhookAttempt",
     "WebhookMessage",
     "WebhookSubscription",

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from app.customers.facts import JOINED_FACTS
 from app.rules.engine import CompiledRule, CompiledRuleset, compile_ruleset
 from app.rules.schemas import (
     AllCondition,
@@ -50,6 +51,8 @@ class ActiveRuleset:
     facts: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
     _limited: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict, repr=False)
+    # Enabled rules scoped to an experiment's variant: rule id -> (experiment id, variant).
+    scoped: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -66,7 +69,14 @@ class ActiveRuleset:
                 continue
             for event_type in dict.fromkeys(rule.document.types):
                 limited[event_type] = (*limited.get(event_type, ()), rule)
-        return cls(version, compiled, tiers, facts_read(documents), _actions(documents), limited)
+        scoped = {
+            rule_id: (doc.experiment.id, doc.experiment.variant)
+            for rule_id, doc in rules
+            if doc.enabled and doc.experiment is not None
+        }
+        return cls(
+            version, compiled, tiers, facts_read(documents), _actions(documents), limited, scoped
+        )
 
     def limited(self, event_type: str) -> tuple[CompiledRule, ...]:
         """The rules an event of this type can fire that have a limit or a budget."""
@@ -75,6 +85,20 @@ class ActiveRuleset:
     @property
     def reads_badges(self) -> bool:
         return "customer.badges" in self.facts or "award_badge" in self.actions
+
+    @property
+    def targeting(self) -> frozenset[str]:
+        """The ``app.customers.facts`` columns the rules read that the loader must join in
+        (``recency_days`` and ``monetary`` come from the customer's own state)."""
+        return frozenset(
+            path.removeprefix("customer.")
+            for path in self.facts
+            if path.removeprefix("customer.") in JOINED_FACTS and path.startswith("customer.")
+        )
+
+    @property
+    def reads_segments(self) -> bool:
+        return "customer.segments" in self.facts
 
     @property
     def grants_perks(self) -> bool:

@@ -85,6 +85,8 @@ async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) 
     replayed = counted = would_issue = 0
     customers: set[str] = set()
     unit = UnitState(now=start)
+    if request.experiment is not None:
+        unit.forced[request.experiment.id] = request.experiment.variant
     async for row in await session.stream_scalars(statement):
         event = _event(row)
         if event is None:

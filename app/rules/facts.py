@@ -129,6 +129,38 @@ STATIC_FACTS: Final[Mapping[str, FactSpec]] = MappingProxyType(
                 "Number of customers this customer referred before this event.",
             ),
             _spec(
+                "customer.recency_days",
+                _I,
+                "Whole days since the customer's latest purchase (before this event, for a "
+                "rule; before now, for a segment); absent if the customer never purchased.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.frequency", _I, "Purchases in the last REINFORCE_FREQUENCY_WINDOW_DAYS."
+            ),
+            _spec(
+                "customer.monetary",
+                _N,
+                "Average order value (lifetime spend / purchases); absent without a purchase.",
+                nullable=True,
+            ),
+            _spec(
+                "customer.rfm_score",
+                _S,
+                "Recency, frequency and monetary quintiles (1..5 each, 5 the best) among the "
+                "customers who purchased, as e.g. '545'; absent without a purchase.",
+                nullable=True,
+            ),
+            *(
+                _spec(f"customer.{name}", _N, f"{what} from the latest CLTV fit.", nullable=True)
+                for name, what in (("probability_alive", "P(alive)"), ("predicted_clv", "CLTV"))
+            ),
+            *(
+                _spec(f"customer.last_{name}", _I, f"The latest {name} answer.", nullable=True)
+                for name in ("nps", "csat")
+            ),
+            _spec("customer.segments", FactKind.STRING_LIST, "Ids of the customer's segments."),
+            _spec(
                 "time.weekday",
                 _I,
                 "Day of the week the event occurred, in UTC: 0=Monday .. 6=Sunday.",
@@ -306,6 +338,15 @@ class CustomerFacts:
     available_points: int = 0
     signup_date: date | None = None
     referral_count: int = 0
+    recency_days: int | None = None
+    frequency: int = 0
+    monetary: Decimal | None = None
+    rfm_score: str | None = None
+    probability_alive: float | None = None
+    predicted_clv: float | None = None
+    last_nps: int | None = None
+    last_csat: int | None = None
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

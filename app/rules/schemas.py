@@ -54,10 +54,8 @@ Operator = Literal[
 Period = Literal["lifetime", "day", "week", "month"]
 Rounding = Literal["floor", "nearest", "ceil"]
 
-Slug = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$"),
-]
+SLUG_PATTERN: Final[str] = r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$"
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=SLUG_PATTERN)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -672,6 +670,15 @@ class Limits(BaseModel):
 # --------------------------------------------------------------------------- rule document
 
 
+class ExperimentScope(BaseModel):
+    """Scopes a rule to one variant of an experiment."""
+
+    model_config = _STRICT
+
+    id: Slug = Field(description="The experiment's id.")
+    variant: Slug = Field(description="The variant whose exposed customers the rule applies to.")
+
+
 class RuleDocument(BaseModel):
     """A loyalty rule: when an event of one of ``types`` satisfies ``conditions``, run
     ``actions``. Rules run in ascending ``priority`` (then rule id)."""
@@ -734,6 +741,13 @@ class RuleDocument(BaseModel):
         "after active_from.",
     )
     enabled: bool = Field(default=True, description="Disabled rules are ignored entirely.")
+    experiment: ExperimentScope | None = Field(
+        default=None,
+        description="A treatment: the rule applies only to customers exposed to this "
+        "variant of this running experiment. Anyone else is judged as if the rule did not "
+        "exist; for customers exposed to another variant, what it would have given is "
+        "recorded (`would_have`).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -973,6 +987,11 @@ class BacktestIn(BaseModel):
         min_length=1,
         max_length=500,
         description="The draft rules; ids default to 'draft-1', 'draft-2', ... by position.",
+    )
+    experiment: ExperimentScope | None = Field(
+        default=None,
+        description="Replay as if every customer were exposed to this variant: the draft "
+        "rules scoped to it apply to everyone (an experiment's treatment, before its start).",
     )
     tiers: TierLadder | None = Field(default=None, description="Optional draft tier ladder.")
 

@@ -15,8 +15,8 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.database import claim
-from app.errors import Conflict, NotFound
-from app.models import Rule, RulesetHead, RulesetVersion, RuleVersion
+from app.errors import Conflict, NotFound, Unprocessable
+from app.models import Experiment, Rule, RulesetHead, RulesetVersion, RuleVersion
 from app.models.base import utcnow
 from app.rules.active import ActiveRuleset
 from app.rules.schemas import RuleDocument, TierLadder
@@ -227,7 +227,25 @@ def _stored(document: RuleDocument) -> dict[str, Any]:
     return document.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class UnknownVariant(Unprocessable):
+    slug = "unknown-experiment-variant"
+    title = "The rule's experiment has no such variant"
+
+
+async def _check_scope(session: AsyncSession, document: RuleDocument) -> None:
+    scope = document.experiment
+    if scope is None:
+        return
+    experiment = await session.get(Experiment, scope.id)
+    if experiment is None or scope.variant not in {v["id"] for v in experiment.variants}:
+        raise UnknownVariant(
+            f"No experiment {scope.id!r} with a variant {scope.variant!r}.",
+            extra={"experiment_id": scope.id, "variant": scope.variant},
+        )
+
+
 async def create_rule(session: AsyncSession, rule_id: str, document: RuleDocument) -> Rule:
+    await _check_scope(session, document)
     version, tiers = await _bump(session)
     now = utcnow()
     values = {"id": rule_id, "current_version": 1, "created_at": now, "updated_at": now}
@@ -252,6 +270,7 @@ async def create_rule(session: AsyncSession, rule_id: str, document: RuleDocumen
 
 async def replace_rule(session: AsyncSession, rule_id: str, document: RuleDocument) -> Rule:
     """Store ``document`` as the rule's next version; an identical document changes nothing."""
+    await _check_scope(session, document)
     rule = await get_rule(session, rule_id)
     if rule.deleted_at is not None:
         raise RuleDeleted(f"Rule {rule_id!r} was deleted.", extra={"rule_id": rule_id})

@@ -17,12 +17,14 @@ from typing import Any
 
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
+from app.experiments.assignment import variant_for
 from app.rules import referrals
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
 from app.rules.limits import period_key
 from app.rules.tiers import tier_promotion
+from app.rules.treatments import record, scoping
 from app.rules.unit import CustomerState, OrderState, UnitState
 from app.webhooks.outbox import is_detractor
 
@@ -75,6 +77,7 @@ def event_facts(event: Any, *, referred: bool = False) -> EventFacts:
 
 def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts:
     last = state.last_purchase_at
+    count = state.purchase_count
     return CustomerFacts(
         purchase_count=state.purchase_count,
         lifetime_spend=state.lifetime_spend,
@@ -84,6 +87,15 @@ def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts
         available_points=state.available,
         signup_date=state.first_seen_at.date(),
         referral_count=state.referral_count,
+        recency_days=max((occurred_at - last).days, 0) if last else None,
+        frequency=state.frequency,
+        monetary=state.lifetime_spend / count if count else None,
+        rfm_score=state.rfm_score,
+        probability_alive=state.probability_alive,
+        predicted_clv=state.predicted_clv,
+        last_nps=state.last_nps,
+        last_csat=state.last_csat,
+        segments=state.segments,
     )
 
 
@@ -146,6 +158,7 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             new=True,
         )
         state.purchase_count += 1
+        state.frequency += 1
         state.lifetime_spend += data.amount
         if state.first_purchase_at is None or at < state.first_purchase_at:
             state.first_purchase_at = at
@@ -163,6 +176,37 @@ def _aggregate(state: CustomerState, unit: UnitState, event: Any, credited: int)
             }
         )
         state.referral_count += 1
+    elif event.type is EventType.feedback:
+        if data.survey == "nps":
+            state.last_nps = data.score
+        else:
+            state.last_csat = data.score
+
+
+def _expose(unit: UnitState, state: CustomerState, event: Any) -> None:
+    """The customer's first event after an experiment's start exposes them, once, in the
+    variant the hash assigns (if they are in its audience)."""
+    for experiment in unit.experiments:
+        key = (experiment.id, state.id)
+        if event.occurred_at < experiment.started_at or key in unit.exposed:
+            continue
+        if experiment.segment_id is not None and experiment.segment_id not in unit.audiences.get(
+            state.id, frozenset()
+        ):
+            continue
+        variant = variant_for(experiment.salt, state.id, experiment.variants)
+        unit.exposed[key] = variant
+        unit.would_have[key] = {}
+        unit.exposures.append(
+            {
+                "experiment_id": experiment.id,
+                "customer_id": state.id,
+                "variant": variant,
+                "exposed_at": event.occurred_at,
+                "event_id": event.id,
+                "would_have": unit.would_have[key],
+            }
+        )
 
 
 def _referral(
@@ -199,13 +243,20 @@ def reduce(
         referred = referral is not None and referral["status"] == "recorded"
     state = unit.customer(event.customer_id, event.occurred_at)
     ruleset = judge.ruleset
-    outcome = evaluate(
-        ruleset.compiled,
-        event_facts(event, referred=referred),
-        customer_facts(state, event.occurred_at),
-        _usage(judge, unit, state, event),
-        explain=explain,
-    )
+    # Exposed first: the exposing event already gets the customer's variant's treatment.
+    if unit.experiments:
+        _expose(unit, state, event)
+    facts = event_facts(event, referred=referred)
+    customer = customer_facts(state, event.occurred_at)
+    usage = _usage(judge, unit, state, event)
+    excluded, alternatives = scoping(ruleset, unit, state.id, event.type.value)
+    outcome = evaluate(ruleset.compiled, facts, customer, usage, explain=explain, excluded=excluded)
+    would_have = []
+    for key, rules in alternatives.items():
+        alternative = evaluate(ruleset.compiled, facts, customer, usage, excluded=excluded - rules)
+        gained = record(unit, state.id, key, alternative, rules)
+        if gained is not None:
+            would_have.append(gained)
     state.touched = True
     if event.occurred_at < state.first_seen_at:
         state.first_seen_at = event.occurred_at
@@ -242,6 +293,7 @@ def reduce(
         "effects": step.effects,
         "balance": state.balance(),
         "explain": None,
+        "would_have": would_have or None,
     }
     if referral is not None:
         answer["referral"] = referral

@@ -132,6 +132,15 @@ class CustomerState:
     # Open lots, loaded only for customers with a refund in the unit (what a clawback takes).
     lots: list[Lot] = field(default_factory=list)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Targeting facts (``app.customers.facts``), loaded only when the rules read them; the
+    # reducer moves frequency and the last survey answers on with the unit's events.
+    frequency: int = 0
+    rfm_score: str | None = None
+    probability_alive: float | None = None
+    predicted_clv: float | None = None
+    last_nps: int | None = None
+    last_csat: int | None = None
+    segments: frozenset[str] = frozenset()
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
@@ -145,6 +154,17 @@ class CustomerState:
             "reversed": self.points_reversed,
             "adjusted": self.points_adjusted,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RunningExperiment:
+    """A running experiment as the reducer sees it: enough to assign and expose."""
+
+    id: str
+    variants: tuple[tuple[str, int], ...]
+    salt: str
+    segment_id: str | None
+    started_at: datetime
 
 
 @dataclass(slots=True)
@@ -161,6 +181,15 @@ class UnitState:
     referral_times: dict[str, list[datetime]] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     rewards: dict[str, RewardState] = field(default_factory=dict)
+    experiments: list[RunningExperiment] = field(default_factory=list)
+    # (experiment id, customer id) -> variant, of those exposed; the audiences' segments
+    # per customer.
+    exposed: dict[tuple[str, str], str] = field(default_factory=dict)
+    audiences: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (experiment id, customer id) -> the exposure's would_have, as loaded or made here.
+    would_have: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # For a backtest: experiment id -> the variant every customer is taken to be in.
+    forced: dict[str, str] = field(default_factory=dict)
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -174,6 +203,9 @@ class UnitState:
     coupons: list[dict[str, Any]] = field(default_factory=list)
     codes_taken: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    exposures: list[dict[str, Any]] = field(default_factory=list)
+    # Loaded exposures whose would_have changed.
+    exposures_changed: set[tuple[str, str]] = field(default_factory=set)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

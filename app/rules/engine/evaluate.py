@@ -29,12 +29,15 @@ def evaluate(
     usage: LimitUsage = NO_USAGE,
     *,
     explain: bool = False,
+    excluded: frozenset[str] = frozenset(),
 ) -> Outcome:
     """Decide what ``event`` earns. Pure, deterministic, never raises.
 
     Rules run in (priority, rule_id) order. For each: active window, conditions, per-customer
     limit, then points are computed and the budget checked; a rule passing all of them fires.
-    multiply_points effects are settled after every rule has run.
+    multiply_points effects are settled after every rule has run. Rules in ``excluded`` (an
+    experiment's treatments, for a customer outside their variant) are passed over as if
+    they did not exist.
     """
     try:
         rules: Sequence[CompiledRule] = ruleset._by_type.get(event.type, ())
@@ -60,6 +63,10 @@ def evaluate(
     stopped_by = ""
     multipliers = False
     for rule in rules:
+        if excluded and rule.rule_id in excluded:
+            if explain:
+                skipped.append(SkippedRule(rule.rule_id, rule.name, "not in its variant"))
+            continue
         if stop_priority is not None and rule.priority > stop_priority:
             if explain:
                 skipped.append(
