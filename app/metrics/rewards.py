@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.metrics.periods import Window
+from app.metrics.queries.common import CustomerFilter, restrict
 from app.models import Coupon, PointLot, Reward, RewardClaim
 
 EXPIRY_HORIZONS = (30, 90)
@@ -72,11 +73,15 @@ class LiabilityOut(BaseModel):
     expiring: list[Expiring] = Field(description="In the next 30 and 90 days.")
 
 
-async def rewards_metric(session: AsyncSession, window: Window, now: datetime) -> RewardsMetricOut:
+async def rewards_metric(
+    session: AsyncSession, window: Window, now: datetime, customers: CustomerFilter | None = None
+) -> RewardsMetricOut:
+    """``customers``: only these customers' claims and coupons (a segment's)."""
     in_window = and_(
         RewardClaim.created_at >= window.start,
         RewardClaim.created_at < window.end,
         RewardClaim.status != "void",
+        *restrict(customers, RewardClaim.customer_id),
     )
     rows = (
         await session.execute(
@@ -102,7 +107,7 @@ async def rewards_metric(session: AsyncSession, window: Window, now: datetime) -
         ),
         key=lambda r: (-r.points, r.reward_id),
     )
-    counts = await _coupon_counts(session, window, now)
+    counts = await _coupon_counts(session, window, now, customers)
     return RewardsMetricOut.model_validate(
         {
             "from": window.start,
@@ -114,7 +119,9 @@ async def rewards_metric(session: AsyncSession, window: Window, now: datetime) -
     )
 
 
-async def _coupon_counts(session: AsyncSession, window: Window, now: datetime) -> CouponCounts:
+async def _coupon_counts(
+    session: AsyncSession, window: Window, now: datetime, customers: CustomerFilter | None
+) -> CouponCounts:
     def count(when: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((when, 1), else_=0)), 0)
 
@@ -126,7 +133,11 @@ async def _coupon_counts(session: AsyncSession, window: Window, now: datetime) -
                 count(Coupon.status == "used"),
                 count(expired),
                 count(Coupon.status == "void"),
-            ).where(Coupon.issued_at >= window.start, Coupon.issued_at < window.end)
+            ).where(
+                Coupon.issued_at >= window.start,
+                Coupon.issued_at < window.end,
+                *restrict(customers, Coupon.customer_id),
+            )
         )
     ).one()
     issued, used = int(row[0]), int(row[1])
@@ -140,7 +151,11 @@ async def _coupon_counts(session: AsyncSession, window: Window, now: datetime) -
 
 
 async def liability(
-    session: AsyncSession, now: datetime, point_value: Decimal, currency: str
+    session: AsyncSession,
+    now: datetime,
+    point_value: Decimal,
+    currency: str,
+    customers: CustomerFilter | None = None,
 ) -> LiabilityOut:
     alive = and_(
         PointLot.remaining != 0, or_(PointLot.expires_at.is_(None), PointLot.expires_at > now)
@@ -165,7 +180,10 @@ async def liability(
                 total(and_(alive, PointLot.available_at <= now)),
                 total(and_(alive, PointLot.available_at > now)),
                 *horizons,
-            ).where(PointLot.remaining != 0)
+            ).where(
+                PointLot.remaining != 0,
+                *restrict(customers, PointLot.customer_id),
+            )
         )
     ).one()
     available, pending = int(row[0]), int(row[1])

@@ -158,8 +158,11 @@ async def summary(
         else:
             metrics[metric.summary_key] = _wire(metric, scope, metric.results(scope, fetched)[None])
     now = utcnow()
-    metrics["rewards"] = await rewards.rewards_metric(session, scope.window, now)
-    metrics["liability"] = await rewards.liability(session, now, point_value, currency)
+    # Over the segment's members too, when the summary has one.
+    metrics["rewards"] = await rewards.rewards_metric(session, scope.window, now, scope.customers)
+    metrics["liability"] = await rewards.liability(
+        session, now, point_value, currency, scope.customers
+    )
     return SummaryOut.model_validate(
         {"from": scope.window.start, "to": scope.window.end, "metrics": metrics}
     )
