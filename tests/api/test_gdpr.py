@@ -161,12 +161,13 @@ async def history(client: httpx.AsyncClient, headers: Headers) -> dict[str, str]
 
 
 def without_ids(document: Any) -> Any:
-    """A metric's answer with what names customers or requests left out: the values."""
+    """A metric's answer with what names customers or requests, or tells the time of
+    reading (a fit's, the liability's ``at``), left out: the values."""
     if isinstance(document, dict):
         return {
             k: without_ids(v)
             for k, v in document.items()
-            if k not in {"customer_id", "request_id", "fitted_at", "cached"}
+            if k not in {"customer_id", "request_id", "fitted_at", "cached", "at"}
         }
     if isinstance(document, list):
         return [without_ids(item) for item in document]
