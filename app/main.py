@@ -25,6 +25,7 @@ from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
+from app.gamification.router import router as leaderboards_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.policy import PointsPolicy
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(shoppers_router)
     app.include_router(metrics_router)
+    app.include_router(leaderboards_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

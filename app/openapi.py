@@ -63,6 +63,17 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/customers/{customer_id}"): "update_customer",
     ("DELETE", "/v1/customers/{customer_id}"): "erase_customer",
     ("GET", "/v1/customers/{customer_id}/export"): "export_customer",
+    ("POST", "/v1/leaderboards"): "create_leaderboard",
+    ("GET", "/v1/leaderboards"): "list_leaderboards",
+    ("GET", "/v1/leaderboards/{leaderboard_id}"): "get_leaderboard",
+    ("PATCH", "/v1/leaderboards/{leaderboard_id}"): "update_leaderboard",
+    ("DELETE", "/v1/leaderboards/{leaderboard_id}"): "delete_leaderboard",
+    ("GET", "/v1/leaderboards/{leaderboard_id}/standings"): "get_leaderboard_standings",
+    (
+        "GET",
+        "/v1/leaderboards/{leaderboard_id}/standings/{customer_id}",
+    ): "get_customer_standing",
+    ("GET", "/v1/me/leaderboards/{leaderboard_id}"): "get_my_standing",
 }
 
 

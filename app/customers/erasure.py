@@ -31,6 +31,7 @@ from app.models import (
     CustomerPerk,
     Event,
     IdempotencyKey,
+    LeaderboardScore,
     LedgerEntry,
     Order,
     PointLot,
@@ -72,6 +73,7 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     CustomerPerk.customer_id,
     RuleLimitCounter.customer_id,
     CltvPrediction.customer_id,
+    LeaderboardScore.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.
@@ -234,6 +236,13 @@ async def erase(session: AsyncSession, customer_id: str) -> Erasure | None:
     session.add(Customer(id=alias, erased_at=now, **kept))
     await session.flush()
     rows = await _move_customer_ids(session, customer_id, alias)
+    # The scores stay (they are part of each period's standings) but are no one's to list.
+    await session.execute(
+        update(LeaderboardScore)
+        .where(LeaderboardScore.customer_id == alias)
+        .values(hidden=True)
+        .execution_options(synchronize_session=False)
+    )
     await _scrub_events(session, customer_id, alias)
     await _rename_in_documents(session, customer_id, alias)
     await session.execute(

@@ -23,6 +23,7 @@ from app.models import (
     CustomerBadge,
     CustomerPerk,
     Event,
+    Leaderboard,
     Order,
     PointLot,
     Referral,
@@ -33,7 +34,7 @@ from app.models import (
 from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
-from app.rules.unit import CustomerState, Lot, OrderState, Perk, UnitState
+from app.rules.unit import Board, CustomerState, Lot, OrderState, Perk, UnitState
 
 T = TypeVar("T")
 
@@ -105,6 +106,13 @@ _BUDGET_ROWS = postgresql.insert(table_of(RuleBudget)).on_conflict_do_nothing(
 )
 _ORDERS = select(ORDERS).where(_in(ORDERS.c.id, "ids"))
 _REFERRED = select(Referral.referred_customer_id).where(_in(Referral.referred_customer_id, "ids"))
+_BOARDS = select(
+    Leaderboard.id,
+    Leaderboard.score,
+    Leaderboard.event_types,
+    Leaderboard.period,
+    Leaderboard.tier,
+).where(Leaderboard.deleted_at.is_(None))
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
 )
@@ -170,6 +178,10 @@ async def state(
     """What the unit's events read, for the customers they name; new customers are made
     in memory and written only if one of their events is accepted."""
     unit = UnitState(now=now)
+    unit.boards = tuple(
+        Board(row.id, row.score, frozenset(row.event_types), row.period, row.tier)
+        for row in await conn.execute(_BOARDS)
+    )
     ids = sorted({event.customer_id for event in events})
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
     for row in await conn.execute(statement, {"ids": ids}):

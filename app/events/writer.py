@@ -17,16 +17,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import inline_sqlite
 from app.events.driver import SQLiteRows
 from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
+from app.gamification.periods import PeriodKind, bounds, closes
 from app.models import (
     CustomerBadge,
     CustomerPerk,
+    LeaderboardPeriod,
+    LeaderboardScore,
     LedgerEntry,
     MessageStatus,
     Referral,
@@ -45,6 +48,8 @@ _PERKS = table_of(CustomerPerk)
 _COUNTERS = table_of(RuleLimitCounter)
 _BUDGETS = table_of(RuleBudget)
 _MESSAGES = table_of(WebhookMessage)
+_SCORES = table_of(LeaderboardScore)
+_PERIODS = table_of(LeaderboardPeriod)
 
 
 class UnitConflict(Exception):
@@ -65,6 +70,8 @@ def _statements(dialect: str) -> dict[str, Any]:
     counters = insert(_COUNTERS)
     budgets = insert(_BUDGETS)
     perks = insert(_PERKS)
+    scores = insert(_SCORES)
+    latest = func.greatest if dialect == "postgresql" else func.max
     return {
         "customers": claim(CUSTOMERS, "id"),
         "events": claim(EVENTS, "id"),
@@ -96,6 +103,19 @@ def _statements(dialect: str) -> dict[str, Any]:
             },
         ),
         "messages": insert(_MESSAGES),
+        # Added to, never recomputed: the customer's lock (PostgreSQL) or the write
+        # transaction (SQLite) orders the units that add to one row.
+        "scores": scores.on_conflict_do_update(
+            index_elements=["leaderboard_id", "period_key", "customer_id"],
+            set_={
+                "score": _SCORES.c.score + scores.excluded.score,
+                "reached_at": latest(_SCORES.c.reached_at, scores.excluded.reached_at),
+                "hidden": scores.excluded.hidden,
+            },
+        ),
+        "periods": insert(_PERIODS).on_conflict_do_nothing(
+            index_elements=["leaderboard_id", "period_key"]
+        ),
     }
 
 
@@ -247,4 +267,41 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
         run["perks"],
         [_values(p, _PERK) for p in unit.perks.values()],
     )
+    await _scores(out, run, unit)
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
+
+
+async def _scores(out: _Out, run: dict[str, Any], unit: UnitState) -> None:
+    """The unit's score changes, in key order (so that two units never wait on each other's
+    rows crosswise), and the calendar periods they opened, for the closing job."""
+    if not unit.scores:
+        return
+    keys = sorted(unit.scores)
+    await out.many(
+        run["scores"],
+        [
+            {
+                "leaderboard_id": board,
+                "period_key": period,
+                "customer_id": customer,
+                "score": unit.scores[(board, period, customer)].delta,
+                "reached_at": unit.scores[(board, period, customer)].reached_at,
+                "hidden": unit.scores[(board, period, customer)].hidden,
+            }
+            for board, period, customer in keys
+        ],
+    )
+    kinds = {board.id: PeriodKind(board.period) for board in unit.boards}
+    periods = []
+    for board, period in sorted({(board, period) for board, period, _ in keys}):
+        if closes(kinds[board]):
+            starts_at, ends_at = bounds(kinds[board], period)
+            periods.append(
+                {
+                    "leaderboard_id": board,
+                    "period_key": period,
+                    "starts_at": starts_at,
+                    "ends_at": ends_at,
+                }
+            )
+    await out.many(run["periods"], periods)

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
+from app.gamification.scoring import score
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
@@ -174,6 +175,7 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     state.touched = True
     if event.occurred_at < state.first_seen_at:
         state.first_seen_at = event.occurred_at
+    earned, reversed_ = state.points_earned, state.points_reversed
     step = EventStep(judge, unit, state, event)
     step.consume(outcome)
     step.effects = [effect_out(e) for e in outcome.effects]
@@ -196,6 +198,9 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
                 "score": event.data.score,
             },
         )
+    if unit.boards:
+        points = (state.points_earned - earned) - (state.points_reversed - reversed_)
+        score(unit, state, event, points)
     answer = {
         "event_id": event.id,
         "customer_id": state.id,

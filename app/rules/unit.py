@@ -88,6 +88,26 @@ class Message:
     entry: Entry | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Board:
+    """A live leaderboard, as the reducer scores events for it."""
+
+    id: str
+    score: str
+    event_types: frozenset[str]
+    period: str
+    tier: str | None
+
+
+@dataclass(slots=True)
+class ScoreChange:
+    """What a unit adds to one (board, period, customer) score row."""
+
+    delta: Decimal
+    reached_at: datetime
+    hidden: bool
+
+
 @dataclass(slots=True)
 class CustomerState:
     """One customer as the unit sees them; ``exists`` is False for a customer created here."""
@@ -118,6 +138,7 @@ class CustomerState:
     # Open lots, loaded only for customers with a refund in the unit (what a clawback takes).
     lots: list[Lot] = field(default_factory=list)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    leaderboard_opt_out: bool = False
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
@@ -142,6 +163,7 @@ class UnitState:
     orders: dict[str, OrderState] = field(default_factory=dict)
     referred: set[str] = field(default_factory=set)
     budgets: dict[str, int] = field(default_factory=dict)
+    boards: tuple[Board, ...] = ()
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -152,6 +174,8 @@ class UnitState:
     counters: set[tuple[str, str, str]] = field(default_factory=set)
     budgets_used: set[str] = field(default_factory=set)
     messages: list[Message] = field(default_factory=list)
+    # (board id, period key, customer id) -> the change to its score row.
+    scores: dict[tuple[str, str, str], ScoreChange] = field(default_factory=dict)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

@@ -1,0 +1,106 @@
+"""leaderboards: definitions, live scores per period and customer, period closings
+
+Revision ID: 0011
+Revises: 0009
+Create Date: 2026-12-02 00:05:47.368285
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import app.models.base
+
+revision: str = '0011'
+down_revision: str | None = '0009'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TIMESTAMP = app.models.base.UTCDateTime(timezone=True)
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+
+
+def upgrade() -> None:
+    op.create_table(
+        'leaderboards',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('name', sa.String(length=200), nullable=False),
+        sa.Column('description', sa.String(length=2000), nullable=True),
+        sa.Column('score', sa.String(length=32), nullable=False),
+        sa.Column('event_types', JSON, nullable=False),
+        sa.Column('period', sa.String(length=16), nullable=False),
+        sa.Column('rolling_days', sa.Integer(), nullable=True),
+        sa.Column('tier', sa.String(length=50), nullable=True),
+        sa.Column('rewards', JSON, nullable=False),
+        sa.Column('created_at', TIMESTAMP, nullable=False),
+        sa.Column('updated_at', TIMESTAMP, nullable=False),
+        sa.Column('deleted_at', TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_leaderboards')),
+    )
+    op.create_table(
+        'leaderboard_periods',
+        sa.Column('leaderboard_id', sa.String(length=64), nullable=False),
+        sa.Column('period_key', sa.String(length=16), nullable=False),
+        sa.Column('starts_at', TIMESTAMP, nullable=False),
+        sa.Column('ends_at', TIMESTAMP, nullable=False),
+        sa.Column('closed_at', TIMESTAMP, nullable=True),
+        sa.Column('results', JSON, nullable=True),
+        sa.ForeignKeyConstraint(
+            ['leaderboard_id'],
+            ['leaderboards.id'],
+            name=op.f('fk_leaderboard_periods_leaderboard_id_leaderboards'),
+        ),
+        sa.PrimaryKeyConstraint('leaderboard_id', 'period_key', name=op.f('pk_leaderboard_periods')),
+    )
+    op.create_index(
+        op.f('ix_leaderboard_periods_ends_at'), 'leaderboard_periods', ['ends_at'], unique=False
+    )
+    op.create_table(
+        'leaderboard_scores',
+        sa.Column('leaderboard_id', sa.String(length=64), nullable=False),
+        sa.Column('period_key', sa.String(length=16), nullable=False),
+        sa.Column('customer_id', sa.String(length=128), nullable=False),
+        sa.Column('score', sa.Numeric(precision=24, scale=4), nullable=False),
+        sa.Column('reached_at', TIMESTAMP, nullable=False),
+        sa.Column('hidden', sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['customer_id'],
+            ['customers.id'],
+            name=op.f('fk_leaderboard_scores_customer_id_customers'),
+        ),
+        sa.ForeignKeyConstraint(
+            ['leaderboard_id'],
+            ['leaderboards.id'],
+            name=op.f('fk_leaderboard_scores_leaderboard_id_leaderboards'),
+        ),
+        sa.PrimaryKeyConstraint(
+            'leaderboard_id', 'period_key', 'customer_id', name=op.f('pk_leaderboard_scores')
+        ),
+    )
+    op.create_index(
+        op.f('ix_leaderboard_scores_customer_id'), 'leaderboard_scores', ['customer_id'], unique=False
+    )
+    op.create_index(
+        'ix_leaderboard_scores_standing',
+        'leaderboard_scores',
+        [
+            'leaderboard_id',
+            'period_key',
+            'hidden',
+            sa.literal_column('score DESC'),
+            'reached_at',
+            'customer_id',
+        ],
+        unique=False,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index('ix_leaderboard_scores_standing', table_name='leaderboard_scores')
+    op.drop_index(op.f('ix_leaderboard_scores_customer_id'), table_name='leaderboard_scores')
+    op.drop_table('leaderboard_scores')
+    op.drop_index(op.f('ix_leaderboard_periods_ends_at'), table_name='leaderboard_periods')
+    op.drop_table('leaderboard_periods')
+    op.drop_table('leaderboards')
