@@ -16,6 +16,7 @@ from app.auth.scopes import Scope
 from app.config import get_settings
 from app.database import Database
 from app.errors import NotFound
+from app.gamification.jobs import close_due
 from app.ledger.jobs import expire_due
 from app.ledger.policy import PointsPolicy
 from app.logging import configure_logging, logging_config
@@ -28,6 +29,8 @@ from app.webhooks import worker as webhook_worker
 cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_help=True)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys, name="keys")
+leaderboards = typer.Typer(help="Leaderboard jobs.", no_args_is_help=True)
+cli.add_typer(leaderboards, name="leaderboards")
 
 
 @cli.command()
@@ -87,6 +90,27 @@ def expire() -> None:
             await database.dispose()
 
     typer.echo(f"expired {asyncio.run(_expire())} points")
+
+
+@leaderboards.command("close")
+def leaderboards_close() -> None:
+    """Close every ended week, month and year of each leaderboard: record its final
+    standings and award its rewards. Running it twice rewards once."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def _close() -> int:
+        database = Database.from_settings(settings)
+        try:
+            closed = await close_due(database)
+        finally:
+            await database.dispose()
+        for done in closed:
+            badges = ", ".join(f"{b} to {c}" for c, b in done.awarded) or "no rewards"
+            typer.echo(f"closed {done.leaderboard_id} {done.period}: {badges}")
+        return len(closed)
+
+    typer.echo(f"closed {asyncio.run(_close())} periods")
 
 
 @cli.command()

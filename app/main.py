@@ -25,6 +25,7 @@ from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
+from app.gamification import jobs as leaderboard_jobs
 from app.gamification.router import router as leaderboards_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
@@ -93,6 +94,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             background.append(
                 asyncio.create_task(
                     ledger_jobs.run_periodically(database, settings.expiry_interval_seconds)
+                )
+            )
+        if settings.leaderboard_close_interval_seconds:
+            background.append(
+                asyncio.create_task(
+                    leaderboard_jobs.run_periodically(
+                        database, settings.leaderboard_close_interval_seconds
+                    )
                 )
             )
         if settings.webhook_worker_in_process:
