@@ -38,6 +38,7 @@ from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
 from app.rules.router import router as rules_router
+from app.rules.streak_router import router as streaks_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(event_reads_router)
     app.include_router(customers_router)
     app.include_router(ledger_router)
+    # Before the rules' own routes, whose /v1/rules/{rule_id} would take "streaks".
+    app.include_router(streaks_router)
     app.include_router(rules_router)
     app.include_router(webhooks_router)
     app.include_router(shoppers_router)

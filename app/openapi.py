@@ -74,6 +74,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
         "/v1/leaderboards/{leaderboard_id}/standings/{customer_id}",
     ): "get_customer_standing",
     ("GET", "/v1/me/leaderboards/{leaderboard_id}"): "get_my_standing",
+    ("GET", "/v1/rules/streaks"): "list_streaks",
+    ("PUT", "/v1/rules/streaks/{streak_id}"): "put_streak",
+    ("GET", "/v1/rules/streaks/{streak_id}"): "get_streak",
+    ("DELETE", "/v1/rules/streaks/{streak_id}"): "delete_streak",
 }
 
 

@@ -60,4 +60,4 @@ async def test_demo_twice_then_a_purchase_explains_itself(
         ("points-per-purchase", "award_points", 80),
     ]
     reasons = {s["rule_id"]: s["reason"] for s in result["explain"]}
-    assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier"}
+    assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier", "weekly-regular"}

@@ -29,6 +29,7 @@ from app.models import (
     Customer,
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     Event,
     IdempotencyKey,
     LeaderboardScore,
@@ -74,6 +75,7 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     RuleLimitCounter.customer_id,
     CltvPrediction.customer_id,
     LeaderboardScore.customer_id,
+    CustomerStreak.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.

@@ -22,6 +22,7 @@ from app.models import (
     Customer,
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     Event,
     Leaderboard,
     Order,
@@ -29,11 +30,13 @@ from app.models import (
     Referral,
     RuleBudget,
     RuleLimitCounter,
+    Streak,
     WebhookSubscription,
 )
 from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
+from app.rules.streaks import definition
 from app.rules.unit import Board, CustomerState, Lot, OrderState, Perk, UnitState
 
 T = TypeVar("T")
@@ -113,6 +116,10 @@ _BOARDS = select(
     Leaderboard.period,
     Leaderboard.tier,
 ).where(Leaderboard.deleted_at.is_(None))
+_STREAKS = select(Streak.id, Streak.event_types, Streak.period, Streak.grace).order_by(Streak.id)
+_CUSTOMER_STREAKS = select(
+    CustomerStreak.streak_id, CustomerStreak.customer_id, CustomerStreak.periods
+).where(_in(CustomerStreak.customer_id, "ids"))
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
 )
@@ -182,6 +189,7 @@ async def state(
         Board(row.id, row.score, frozenset(row.event_types), row.period, row.tier)
         for row in await conn.execute(_BOARDS)
     )
+    unit.streaks = tuple(definition(row) for row in await conn.execute(_STREAKS))
     ids = sorted({event.customer_id for event in events})
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
     for row in await conn.execute(statement, {"ids": ids}):
@@ -195,6 +203,9 @@ async def state(
         if ruleset.reads_badges:
             for row in await conn.execute(_BADGES, {"ids": existing}):
                 unit.customers[row.customer_id].badges.add(row.badge)
+        if unit.streaks:
+            for row in await conn.execute(_CUSTOMER_STREAKS, {"ids": existing}):
+                unit.customers[row.customer_id].streaks[row.streak_id] = row.periods
         if ruleset.grants_perks:
             for row in await conn.execute(_PERKS, {"ids": existing}):
                 unit.customers[row.customer_id].perks[row.perk] = Perk(

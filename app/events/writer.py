@@ -28,6 +28,7 @@ from app.gamification.periods import PeriodKind, bounds, closes
 from app.models import (
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     LeaderboardPeriod,
     LeaderboardScore,
     LedgerEntry,
@@ -50,6 +51,7 @@ _BUDGETS = table_of(RuleBudget)
 _MESSAGES = table_of(WebhookMessage)
 _SCORES = table_of(LeaderboardScore)
 _PERIODS = table_of(LeaderboardPeriod)
+_STREAKS = table_of(CustomerStreak)
 
 
 class UnitConflict(Exception):
@@ -71,6 +73,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     budgets = insert(_BUDGETS)
     perks = insert(_PERKS)
     scores = insert(_SCORES)
+    streaks = insert(_STREAKS)
     latest = func.greatest if dialect == "postgresql" else func.max
     return {
         "customers": claim(CUSTOMERS, "id"),
@@ -112,6 +115,11 @@ def _statements(dialect: str) -> dict[str, Any]:
                 "reached_at": latest(_SCORES.c.reached_at, scores.excluded.reached_at),
                 "hidden": scores.excluded.hidden,
             },
+        ),
+        # The unit read the row under the customer's lock: what it writes replaces it.
+        "streaks": streaks.on_conflict_do_update(
+            index_elements=["streak_id", "customer_id"],
+            set_={"periods": streaks.excluded.periods, "updated_at": streaks.excluded.updated_at},
         ),
         "periods": insert(_PERIODS).on_conflict_do_nothing(
             index_elements=["leaderboard_id", "period_key"]
@@ -268,6 +276,18 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
         [_values(p, _PERK) for p in unit.perks.values()],
     )
     await _scores(out, run, unit)
+    await out.many(
+        run["streaks"],
+        [
+            {
+                "streak_id": streak_id,
+                "customer_id": customer_id,
+                "periods": unit.customers[customer_id].streaks[streak_id],
+                "updated_at": unit.now,
+            }
+            for streak_id, customer_id in sorted(unit.streaks_changed)
+        ],
+    )
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
 
 

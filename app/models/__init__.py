@@ -15,6 +15,7 @@ from app.models.rule import (
     RulesetVersion,
     RuleVersion,
 )
+from app.models.streak import CustomerStreak, Streak
 from app.models.webhook import (
     MessageStatus,
     WebhookAttempt,
@@ -30,6 +31,7 @@ __all__ = [
     "Customer",
     "CustomerBadge",
     "CustomerPerk",
+    "CustomerStreak",
     "EntryKind",
     "Event",
     "IdempotencyKey",
@@ -47,6 +49,7 @@ __all__ = [
     "RuleVersion",
     "RulesetHead",
     "RulesetVersion",
+    "Streak",
     "WebhookAttempt",
     "WebhookMessage",
     "WebhookSubscription",

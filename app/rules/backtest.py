@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ProblemError
 from app.events.schemas import AnyEvent, EventIn
 from app.ledger.policy import PointsPolicy
-from app.models import EntryKind, Event, LedgerEntry
+from app.models import EntryKind, Event, LedgerEntry, Streak
 from app.rules.active import ActiveRuleset
 from app.rules.effects import Judge
 from app.rules.schemas import BacktestIn, BacktestOut, BacktestRuleOut, TierLadder
 from app.rules.state import reduce
+from app.rules.streaks import definition
 from app.rules.unit import UnitState
 
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
@@ -63,6 +64,7 @@ def _forget_changes(unit: UnitState) -> None:
     unit.perks.clear()
     unit.counters.clear()
     unit.messages.clear()
+    unit.streaks_changed.clear()
 
 
 async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) -> BacktestOut:
@@ -85,6 +87,14 @@ async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) 
     replayed = counted = would_issue = 0
     customers: set[str] = set()
     unit = UnitState(now=start)
+    # The stored streak definitions, so that draft rules read streaks as the customers'
+    # history builds them, event by event.
+    unit.streaks = tuple(
+        definition(row)
+        for row in await session.execute(
+            select(Streak.id, Streak.event_types, Streak.period, Streak.grace).order_by(Streak.id)
+        )
+    )
     async for row in await session.stream_scalars(statement):
         event = _event(row)
         if event is None:

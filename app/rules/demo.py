@@ -18,8 +18,8 @@ from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
 from app.ledger.policy import PointsPolicy
 from app.models import Event, Rule
-from app.rules import service
-from app.rules.starter import starter_rules, starter_tiers
+from app.rules import service, streak_service
+from app.rules.starter import starter_rules, starter_streaks, starter_tiers
 
 DEMO_PREFIX = "demo-"
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
@@ -38,9 +38,12 @@ class DemoSummary:
 
 
 async def load_starter(database: Database) -> tuple[int, int, int]:
-    """Store the starter rules and tier ladder; answers (stored, unchanged, ruleset version)."""
+    """Store the starter streaks, rules and tier ladder; answers (rules stored, unchanged,
+    ruleset version)."""
     stored = unchanged = 0
     async with database.sessionmaker() as session, session.begin():
+        for streak_id, streak in starter_streaks():
+            await streak_service.put(session, streak_id, streak)
         for rule_id, document in starter_rules():
             existing = await session.get(Rule, rule_id)
             if existing is None:

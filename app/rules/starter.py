@@ -7,6 +7,7 @@ documented example. Rule ids are stable so that loading it again changes nothing
 from typing import Any, Final
 
 from app.rules.schemas import RuleDocument, TierLadder
+from app.rules.streak_schemas import StreakIn
 
 STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     (
@@ -168,6 +169,18 @@ STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
         },
     ),
     (
+        "weekly-regular",
+        {
+            "name": "Weekly regular",
+            "description": "A purchase every week for 4 weeks in a row earns the regular badge "
+            "(the weekly-purchase streak).",
+            "types": ["purchase"],
+            "conditions": {"fact": "event.streaks.weekly-purchase", "op": "gte", "value": 4},
+            "actions": [{"type": "award_badge", "badge": "regular"}],
+            "priority": 40,
+        },
+    ),
+    (
         "upgrade-bonus",
         {
             "name": "Upgrade bonus",
@@ -178,6 +191,11 @@ STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
             ],
         },
     ),
+)
+
+# Streaks the starter rules read (PUT /v1/rules/streaks/{id}), stored before the rules.
+STARTER_STREAKS: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
+    ("weekly-purchase", {"event_types": ["purchase"], "period": "week", "grace": 0}),
 )
 
 STARTER_TIERS: Final[dict[str, Any]] = {
@@ -194,3 +212,7 @@ def starter_rules() -> list[tuple[str, RuleDocument]]:
 
 def starter_tiers() -> TierLadder:
     return TierLadder.model_validate(STARTER_TIERS)
+
+
+def starter_streaks() -> list[tuple[str, StreakIn]]:
+    return [(streak_id, StreakIn.model_validate(doc)) for streak_id, doc in STARTER_STREAKS]

@@ -22,6 +22,7 @@ from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
 from app.rules.limits import period_key
+from app.rules.streaks import advance
 from app.rules.tiers import tier_promotion
 from app.rules.unit import CustomerState, OrderState, UnitState
 from app.webhooks.outbox import is_detractor
@@ -59,17 +60,22 @@ class Reduced:
     errors: list[RuleError] = field(default_factory=list)
 
 
-def event_facts(event: Any) -> EventFacts:
+def event_facts(event: Any, streaks: dict[str, int] | None = None) -> EventFacts:
     return EventFacts(
         type=event.type.value,
         occurred_at=event.occurred_at,
         data=event.data.model_dump(),
         attributes=event.attributes,
         channel=event.channel,
+        streaks=streaks or {},
     )
 
 
-def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts:
+def customer_facts(
+    state: CustomerState,
+    occurred_at: datetime,
+    streaks: dict[str, tuple[int, int]] | None = None,
+) -> CustomerFacts:
     last = state.last_purchase_at
     return CustomerFacts(
         purchase_count=state.purchase_count,
@@ -80,6 +86,7 @@ def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts
         available_points=state.available,
         signup_date=state.first_seen_at.date(),
         referral_count=state.referral_count,
+        streaks=streaks or {},
     )
 
 
@@ -165,10 +172,11 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     order = _check(unit, event)
     state = unit.customer(event.customer_id, event.occurred_at)
     ruleset = judge.ruleset
+    streaks_before, streaks_after = advance(unit, state, event) if unit.streaks else ({}, {})
     outcome = evaluate(
         ruleset.compiled,
-        event_facts(event),
-        customer_facts(state, event.occurred_at),
+        event_facts(event, streaks_after),
+        customer_facts(state, event.occurred_at, streaks_before),
         _usage(judge, unit, state, event),
         explain=explain,
     )

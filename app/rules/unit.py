@@ -99,6 +99,14 @@ class Board:
     tier: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StreakDefinition:
+    id: str
+    event_types: frozenset[str]
+    period: str
+    grace: int
+
+
 @dataclass(slots=True)
 class ScoreChange:
     """What a unit adds to one (board, period, customer) score row."""
@@ -139,6 +147,8 @@ class CustomerState:
     lots: list[Lot] = field(default_factory=list)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     leaderboard_opt_out: bool = False
+    # Streak id -> the customer's active periods, as runs (``app.rules.streaks``).
+    streaks: dict[str, list[list[int]]] = field(default_factory=dict)
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
@@ -164,6 +174,7 @@ class UnitState:
     referred: set[str] = field(default_factory=set)
     budgets: dict[str, int] = field(default_factory=dict)
     boards: tuple[Board, ...] = ()
+    streaks: tuple[StreakDefinition, ...] = ()
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -176,6 +187,8 @@ class UnitState:
     messages: list[Message] = field(default_factory=list)
     # (board id, period key, customer id) -> the change to its score row.
     scores: dict[tuple[str, str, str], ScoreChange] = field(default_factory=dict)
+    # (streak id, customer id) of the streak rows to write.
+    streaks_changed: set[tuple[str, str]] = field(default_factory=set)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

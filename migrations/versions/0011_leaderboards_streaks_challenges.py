@@ -1,4 +1,7 @@
-"""leaderboards: definitions, live scores per period and customer, period closings
+"""leaderboards and streaks
+
+Leaderboards: definitions, live scores per period and customer, period closings. Streaks:
+definitions, and each customer's active periods per streak.
 
 Revision ID: 0011
 Revises: 0009
@@ -97,7 +100,39 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        'streaks',
+        sa.Column('id', sa.String(length=50), nullable=False),
+        sa.Column('event_types', JSON, nullable=False),
+        sa.Column('period', sa.String(length=8), nullable=False),
+        sa.Column('grace', sa.Integer(), nullable=False),
+        sa.Column('created_at', TIMESTAMP, nullable=False),
+        sa.Column('updated_at', TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_streaks')),
+    )
+    op.create_table(
+        'customer_streaks',
+        sa.Column('streak_id', sa.String(length=50), nullable=False),
+        sa.Column('customer_id', sa.String(length=128), nullable=False),
+        sa.Column('periods', JSON, nullable=False),
+        sa.Column('updated_at', TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(
+            ['customer_id'], ['customers.id'], name=op.f('fk_customer_streaks_customer_id_customers')
+        ),
+        sa.ForeignKeyConstraint(
+            ['streak_id'], ['streaks.id'], name=op.f('fk_customer_streaks_streak_id_streaks')
+        ),
+        sa.PrimaryKeyConstraint('streak_id', 'customer_id', name=op.f('pk_customer_streaks')),
+    )
+    op.create_index(
+        op.f('ix_customer_streaks_customer_id'), 'customer_streaks', ['customer_id'], unique=False
+    )
+
+
 def downgrade() -> None:
+    op.drop_index(op.f('ix_customer_streaks_customer_id'), table_name='customer_streaks')
+    op.drop_table('customer_streaks')
+    op.drop_table('streaks')
     op.drop_index('ix_leaderboard_scores_standing', table_name='leaderboard_scores')
     op.drop_index(op.f('ix_leaderboard_scores_customer_id'), table_name='leaderboard_scores')
     op.drop_table('leaderboard_scores')
