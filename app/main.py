@@ -26,6 +26,7 @@ from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
 from app.gamification import jobs as leaderboard_jobs
+from app.gamification.challenge_router import router as challenges_router
 from app.gamification.router import router as leaderboards_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shoppers_router)
     app.include_router(metrics_router)
     app.include_router(leaderboards_router)
+    app.include_router(challenges_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models import (
+    ChallengeProgress,
     CltvFit,
     CltvPrediction,
     Customer,
@@ -76,6 +77,7 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     CltvPrediction.customer_id,
     LeaderboardScore.customer_id,
     CustomerStreak.customer_id,
+    ChallengeProgress.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.

@@ -18,7 +18,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.events.types import EventType
+from app.gamification.challenges import challenge_set
 from app.models import (
+    Challenge,
+    ChallengeProgress,
     Customer,
     CustomerBadge,
     CustomerPerk,
@@ -37,7 +40,7 @@ from app.models.base import table_of
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
 from app.rules.streaks import definition
-from app.rules.unit import Board, CustomerState, Lot, OrderState, Perk, UnitState
+from app.rules.unit import Board, CustomerState, Lot, OrderState, Perk, Progress, UnitState
 
 T = TypeVar("T")
 
@@ -120,6 +123,22 @@ _STREAKS = select(Streak.id, Streak.event_types, Streak.period, Streak.grace).or
 _CUSTOMER_STREAKS = select(
     CustomerStreak.streak_id, CustomerStreak.customer_id, CustomerStreak.periods
 ).where(_in(CustomerStreak.customer_id, "ids"))
+_CHALLENGES = (
+    select(
+        Challenge.id,
+        Challenge.name,
+        Challenge.event_types,
+        Challenge.condition,
+        Challenge.goal,
+        Challenge.window,
+        Challenge.actions,
+        Challenge.repeat,
+        Challenge.updated_at,
+    )
+    .where(Challenge.deleted_at.is_(None))
+    .order_by(Challenge.id)
+)
+_PROGRESS = select(table_of(ChallengeProgress)).where(_in(ChallengeProgress.customer_id, "ids"))
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
 )
@@ -190,6 +209,7 @@ async def state(
         for row in await conn.execute(_BOARDS)
     )
     unit.streaks = tuple(definition(row) for row in await conn.execute(_STREAKS))
+    unit.challenges = challenge_set(list(await conn.execute(_CHALLENGES)))
     ids = sorted({event.customer_id for event in events})
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
     for row in await conn.execute(statement, {"ids": ids}):
@@ -206,6 +226,10 @@ async def state(
         if unit.streaks:
             for row in await conn.execute(_CUSTOMER_STREAKS, {"ids": existing}):
                 unit.customers[row.customer_id].streaks[row.streak_id] = row.periods
+        if unit.challenges is not None:
+            for row in await conn.execute(_PROGRESS, {"ids": existing}):
+                progress = _state(Progress, row)
+                unit.customers[row.customer_id].challenges[row.challenge_id] = progress
         if ruleset.grants_perks:
             for row in await conn.execute(_PERKS, {"ids": existing}):
                 unit.customers[row.customer_id].perks[row.perk] = Perk(

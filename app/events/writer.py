@@ -26,6 +26,7 @@ from app.events.driver import SQLiteRows
 from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, Subscriptions
 from app.gamification.periods import PeriodKind, bounds, closes
 from app.models import (
+    ChallengeProgress,
     CustomerBadge,
     CustomerPerk,
     CustomerStreak,
@@ -52,6 +53,7 @@ _MESSAGES = table_of(WebhookMessage)
 _SCORES = table_of(LeaderboardScore)
 _PERIODS = table_of(LeaderboardPeriod)
 _STREAKS = table_of(CustomerStreak)
+_PROGRESS = table_of(ChallengeProgress)
 
 
 class UnitConflict(Exception):
@@ -74,6 +76,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     perks = insert(_PERKS)
     scores = insert(_SCORES)
     streaks = insert(_STREAKS)
+    progress = insert(_PROGRESS)
     latest = func.greatest if dialect == "postgresql" else func.max
     return {
         "customers": claim(CUSTOMERS, "id"),
@@ -121,6 +124,10 @@ def _statements(dialect: str) -> dict[str, Any]:
             index_elements=["streak_id", "customer_id"],
             set_={"periods": streaks.excluded.periods, "updated_at": streaks.excluded.updated_at},
         ),
+        "progress": progress.on_conflict_do_update(
+            index_elements=["challenge_id", "customer_id"],
+            set_={name: progress.excluded[name] for name in (*_PROGRESS_FIELDS, "updated_at")},
+        ),
         "periods": insert(_PERIODS).on_conflict_do_nothing(
             index_elements=["leaderboard_id", "period_key"]
         ),
@@ -150,6 +157,9 @@ _LOT = (
     "expires_at", "created_at",
 )  # fmt: skip
 _PERK = ("customer_id", "perk", "granted_at", "expires_at", "event_id", "rule_id")
+_PROGRESS_FIELDS = (
+    "window_start", "deadline", "progress", "window_completed", "completions", "completed_at",
+)  # fmt: skip
 
 
 def _values(state: Any, names: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -286,6 +296,19 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
                 "updated_at": unit.now,
             }
             for streak_id, customer_id in sorted(unit.streaks_changed)
+        ],
+    )
+    await out.many(
+        run["progress"],
+        [
+            _values(
+                unit.customers[customer_id].challenges[challenge_id],
+                _PROGRESS_FIELDS,
+                challenge_id=challenge_id,
+                customer_id=customer_id,
+                updated_at=unit.now,
+            )
+            for challenge_id, customer_id in sorted(unit.progress_changed)
         ],
     )
     await out.many(run["messages"], _messages(unit.messages, targets, unit.now))

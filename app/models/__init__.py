@@ -2,6 +2,7 @@
 
 from app.models.api_key import ApiKey
 from app.models.base import Base
+from app.models.challenge import Challenge, ChallengeProgress
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
 from app.models.gamification import Leaderboard, LeaderboardPeriod, LeaderboardScore
@@ -26,6 +27,8 @@ from app.models.webhook import (
 __all__ = [
     "ApiKey",
     "Base",
+    "Challenge",
+    "ChallengeProgress",
     "CltvFit",
     "CltvPrediction",
     "Customer",

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
+from app.gamification.challenges import track
 from app.gamification.scoring import score
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
@@ -173,10 +174,12 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     state = unit.customer(event.customer_id, event.occurred_at)
     ruleset = judge.ruleset
     streaks_before, streaks_after = advance(unit, state, event) if unit.streaks else ({}, {})
+    facts = event_facts(event, streaks_after)
+    before = customer_facts(state, event.occurred_at, streaks_before)
     outcome = evaluate(
         ruleset.compiled,
-        event_facts(event, streaks_after),
-        customer_facts(state, event.occurred_at, streaks_before),
+        facts,
+        before,
         _usage(judge, unit, state, event),
         explain=explain,
     )
@@ -188,6 +191,10 @@ def reduce(judge: Judge, unit: UnitState, event: Any, *, explain: bool = False) 
     step.consume(outcome)
     step.effects = [effect_out(e) for e in outcome.effects]
     credited = sum(step.apply(effect) for effect in outcome.effects)
+    if unit.challenges is not None:
+        # After the rules, before the tier ladder: a completion's points count towards tiers
+        # (and leaderboards), not towards the order's points a refund takes back.
+        track(step, unit.challenges, facts, before)
     if ruleset.tiers is not None:
         promoted = tier_promotion(ruleset.tiers, state.tier, state.points_earned)
         # The ladder changes a tier exactly as a set_tier rule does, webhook included.

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.rules.engine import CompiledRuleset
+
 
 def iso(value: datetime | None) -> str | None:
     """A datetime as pydantic serialises it in JSON (UTC as ``Z``), so that stored answers
@@ -107,6 +109,42 @@ class StreakDefinition:
     grace: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeDefinition:
+    """A live challenge as the reducer tracks it; its condition and actions are compiled
+    into ``ChallengeSet.compiled``, as rules are."""
+
+    id: str
+    name: str
+    # The goal: a count of events, or the sum of a data field, reaching ``target``.
+    target: Decimal
+    sum_of: str | None
+    # A fixed window [starts_at, ends_at), or one of ``rolling_days`` from a customer's
+    # first counted event.
+    starts_at: datetime | None
+    ends_at: datetime | None
+    rolling_days: int | None
+    repeat: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeSet:
+    definitions: dict[str, ChallengeDefinition]
+    compiled: CompiledRuleset
+
+
+@dataclass(slots=True)
+class Progress:
+    """A customer's current window of one challenge."""
+
+    window_start: datetime
+    deadline: datetime
+    progress: Decimal
+    window_completed: bool
+    completions: int
+    completed_at: datetime | None
+
+
 @dataclass(slots=True)
 class ScoreChange:
     """What a unit adds to one (board, period, customer) score row."""
@@ -149,6 +187,8 @@ class CustomerState:
     leaderboard_opt_out: bool = False
     # Streak id -> the customer's active periods, as runs (``app.rules.streaks``).
     streaks: dict[str, list[list[int]]] = field(default_factory=dict)
+    # Challenge id -> progress, loaded only while challenges exist.
+    challenges: dict[str, Progress] = field(default_factory=dict)
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
@@ -175,6 +215,7 @@ class UnitState:
     budgets: dict[str, int] = field(default_factory=dict)
     boards: tuple[Board, ...] = ()
     streaks: tuple[StreakDefinition, ...] = ()
+    challenges: ChallengeSet | None = None
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -189,6 +230,8 @@ class UnitState:
     scores: dict[tuple[str, str, str], ScoreChange] = field(default_factory=dict)
     # (streak id, customer id) of the streak rows to write.
     streaks_changed: set[tuple[str, str]] = field(default_factory=set)
+    # (challenge id, customer id) of the progress rows to write.
+    progress_changed: set[tuple[str, str]] = field(default_factory=set)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

@@ -18,7 +18,9 @@ from app.customers import views as customer_views
 from app.customers.schemas import CustomerOut
 from app.database import ReadSession, Session
 from app.errors import Forbidden, problem_responses
+from app.gamification import challenge_service
 from app.gamification import views as gamification_views
+from app.gamification.challenge_schemas import ChallengeProgressList
 from app.gamification.router import BoardId, PeriodQuery
 from app.gamification.schemas import MAX_NEIGHBOURS, MyStandingOut
 from app.idempotency import IdempotencyKeyHeader
@@ -153,3 +155,17 @@ async def get_my_standing(
     return await gamification_views.my_standing(
         session, leaderboard_id, customer_id, period, neighbours
     )
+
+
+@router.get(
+    "/v1/me/challenges",
+    tags=["me"],
+    response_model=ChallengeProgressList,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_my_challenges(customer_id: ShopperId, session: ReadSession) -> ChallengeProgressList:
+    """The shopper's own progress, deadlines and completions in every live challenge.
+    Shopper token only."""
+    await customers.get(session, customer_id)
+    items = await challenge_service.customer_progress(session, customer_id, utcnow())
+    return ChallengeProgressList(items=items)

@@ -1,7 +1,8 @@
-"""leaderboards and streaks
+"""leaderboards, streaks and challenges
 
 Leaderboards: definitions, live scores per period and customer, period closings. Streaks:
-definitions, and each customer's active periods per streak.
+definitions, and each customer's active periods per streak. Challenges: definitions, and
+each customer's current window and completions.
 
 Revision ID: 0011
 Revises: 0009
@@ -127,9 +128,54 @@ def upgrade() -> None:
     op.create_index(
         op.f('ix_customer_streaks_customer_id'), 'customer_streaks', ['customer_id'], unique=False
     )
+    op.create_table(
+        'challenges',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('name', sa.String(length=200), nullable=False),
+        sa.Column('description', sa.String(length=2000), nullable=True),
+        sa.Column('event_types', JSON, nullable=False),
+        sa.Column('condition', JSON, nullable=True),
+        sa.Column('goal', JSON, nullable=False),
+        sa.Column('window', JSON, nullable=False),
+        sa.Column('actions', JSON, nullable=False),
+        sa.Column('repeat', sa.String(length=16), nullable=False),
+        sa.Column('created_at', TIMESTAMP, nullable=False),
+        sa.Column('updated_at', TIMESTAMP, nullable=False),
+        sa.Column('deleted_at', TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_challenges')),
+    )
+    op.create_table(
+        'challenge_progress',
+        sa.Column('challenge_id', sa.String(length=64), nullable=False),
+        sa.Column('customer_id', sa.String(length=128), nullable=False),
+        sa.Column('window_start', TIMESTAMP, nullable=False),
+        sa.Column('deadline', TIMESTAMP, nullable=False),
+        sa.Column('progress', sa.Numeric(precision=24, scale=4), nullable=False),
+        sa.Column('window_completed', sa.Boolean(), nullable=False),
+        sa.Column('completions', sa.Integer(), nullable=False),
+        sa.Column('completed_at', TIMESTAMP, nullable=True),
+        sa.Column('updated_at', TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(
+            ['challenge_id'],
+            ['challenges.id'],
+            name=op.f('fk_challenge_progress_challenge_id_challenges'),
+        ),
+        sa.ForeignKeyConstraint(
+            ['customer_id'],
+            ['customers.id'],
+            name=op.f('fk_challenge_progress_customer_id_customers'),
+        ),
+        sa.PrimaryKeyConstraint('challenge_id', 'customer_id', name=op.f('pk_challenge_progress')),
+    )
+    op.create_index(
+        op.f('ix_challenge_progress_customer_id'), 'challenge_progress', ['customer_id'], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_challenge_progress_customer_id'), table_name='challenge_progress')
+    op.drop_table('challenge_progress')
+    op.drop_table('challenges')
     op.drop_index(op.f('ix_customer_streaks_customer_id'), table_name='customer_streaks')
     op.drop_table('customer_streaks')
     op.drop_table('streaks')
