@@ -16,10 +16,18 @@ from sqlalchemy import select
 from app.database import Database
 from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
+from app.gamification import challenge_service as challenges
+from app.gamification import service as leaderboards
 from app.ledger.policy import PointsPolicy
-from app.models import Event, Rule
+from app.models import Challenge, Event, Leaderboard, Rule
 from app.rules import service, streak_service
-from app.rules.starter import starter_rules, starter_streaks, starter_tiers
+from app.rules.starter import (
+    starter_challenges,
+    starter_leaderboards,
+    starter_rules,
+    starter_streaks,
+    starter_tiers,
+)
 
 DEMO_PREFIX = "demo-"
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
@@ -44,6 +52,12 @@ async def load_starter(database: Database) -> tuple[int, int, int]:
     async with database.sessionmaker() as session, session.begin():
         for streak_id, streak in starter_streaks():
             await streak_service.put(session, streak_id, streak)
+        for board in starter_leaderboards():
+            if await session.get(Leaderboard, board.id) is None:
+                await leaderboards.create(session, board)
+        for challenge in starter_challenges():
+            if await session.get(Challenge, challenge.id) is None:
+                await challenges.create(session, challenge)
         for rule_id, document in starter_rules():
             existing = await session.get(Rule, rule_id)
             if existing is None:
