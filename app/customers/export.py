@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.customers import service
 from app.customers.privacy_schemas import (
     CustomerExport,
+    ExportedChallengeProgress,
     ExportedCustomer,
     ExportedReferral,
+    ExportedScore,
+    ExportedStreak,
     OrderOut,
     SurveyAnswerOut,
 )
@@ -22,7 +25,16 @@ from app.customers.schemas import Aggregates, BadgeOut, PerkOut, ProfileOut
 from app.events.read_schemas import StoredEvent, StoredEventDetail
 from app.ledger import service as ledger
 from app.ledger.schemas import BalanceOut, LedgerEntryOut
-from app.models import CustomerPerk, Event, LedgerEntry, Order, Referral
+from app.models import (
+    ChallengeProgress,
+    CustomerPerk,
+    CustomerStreak,
+    Event,
+    LeaderboardScore,
+    LedgerEntry,
+    Order,
+    Referral,
+)
 from app.models.base import utcnow
 
 Reader = Callable[[AsyncSession, str], Awaitable[list[Any]]]
@@ -101,6 +113,33 @@ async def _referrals(session: AsyncSession, customer_id: str) -> list[ExportedRe
     return [ExportedReferral.model_validate(r) for r in rows]
 
 
+async def _scores(session: AsyncSession, customer_id: str) -> list[ExportedScore]:
+    rows = await session.scalars(
+        select(LeaderboardScore)
+        .where(LeaderboardScore.customer_id == customer_id)
+        .order_by(LeaderboardScore.leaderboard_id, LeaderboardScore.period_key)
+    )
+    return [ExportedScore.model_validate(r) for r in rows]
+
+
+async def _streaks(session: AsyncSession, customer_id: str) -> list[ExportedStreak]:
+    rows = await session.scalars(
+        select(CustomerStreak)
+        .where(CustomerStreak.customer_id == customer_id)
+        .order_by(CustomerStreak.streak_id)
+    )
+    return [ExportedStreak.model_validate(r) for r in rows]
+
+
+async def _challenges(session: AsyncSession, customer_id: str) -> list[ExportedChallengeProgress]:
+    rows = await session.scalars(
+        select(ChallengeProgress)
+        .where(ChallengeProgress.customer_id == customer_id)
+        .order_by(ChallengeProgress.challenge_id)
+    )
+    return [ExportedChallengeProgress.model_validate(r) for r in rows]
+
+
 SECTIONS: dict[str, Reader] = {
     "events": _events,
     "ledger": _ledger,
@@ -109,6 +148,9 @@ SECTIONS: dict[str, Reader] = {
     "survey_answers": _survey_answers,
     "orders": _orders,
     "referrals": _referrals,
+    "leaderboard_scores": _scores,
+    "streaks": _streaks,
+    "challenges": _challenges,
 }
 
 
