@@ -18,6 +18,7 @@ from app.console import progress
 from app.database import Database
 from app.demo.loader import load_demo
 from app.errors import NotFound
+from app.gamification.jobs import close_due
 from app.imports.command import import_file
 from app.ledger.jobs import expire_due
 from app.ledger.policy import PointsPolicy
@@ -32,6 +33,8 @@ cli = typer.Typer(help="reinforce: rewards for customer behaviour.", no_args_is_
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys, name="keys")
 cli.command("import")(import_file)
+leaderboards = typer.Typer(help="Leaderboard jobs.", no_args_is_help=True)
+cli.add_typer(leaderboards, name="leaderboards")
 
 
 @cli.command()
@@ -94,6 +97,27 @@ def expire() -> None:
     points, coupons = asyncio.run(_expire())
     typer.echo(f"expired {points} points")
     typer.echo(f"notified {coupons} expired coupons")
+
+
+@leaderboards.command("close")
+def leaderboards_close() -> None:
+    """Close every ended week, month and year of each leaderboard: record its final
+    standings and award its rewards. Running it twice rewards once."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def _close() -> int:
+        database = Database.from_settings(settings)
+        try:
+            closed = await close_due(database)
+        finally:
+            await database.dispose()
+        for done in closed:
+            badges = ", ".join(f"{b} to {c}" for c, b in done.awarded) or "no rewards"
+            typer.echo(f"closed {done.leaderboard_id} {done.period}: {badges}")
+        return len(closed)
+
+    typer.echo(f"closed {asyncio.run(_close())} periods")
 
 
 @cli.command()

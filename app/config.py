@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     expiry_interval_seconds: int = Field(
         default=0, ge=0, description="Run point expiry in-process this often; 0 turns it off."
     )
+    leaderboard_close_interval_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Close ended leaderboard periods (and award their rewards) in-process "
+        "this often; 0 turns it off (run `reinforce leaderboards close` instead).",
+    )
     webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
         description="Delays before each retry after the first, immediate attempt "

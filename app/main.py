@@ -26,6 +26,9 @@ from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
 from app.experiments.router import router as experiments_router
+from app.gamification import jobs as leaderboard_jobs
+from app.gamification.challenge_router import router as challenges_router
+from app.gamification.router import router as leaderboards_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.policy import PointsPolicy
@@ -40,6 +43,7 @@ from app.rewards import jobs as coupon_jobs
 from app.rewards.checkout import router as checkout_router
 from app.rewards.router import router as rewards_router
 from app.rules.router import router as rules_router
+from app.rules.streak_router import router as streaks_router
 from app.segments.router import router as segments_router
 from app.shoppers.rewards import router as shopper_rewards_router
 from app.shoppers.router import router as shoppers_router
@@ -105,6 +109,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     coupon_jobs.run_periodically(database, settings.expiry_interval_seconds)
                 )
             )
+        if settings.leaderboard_close_interval_seconds:
+            background.append(
+                asyncio.create_task(
+                    leaderboard_jobs.run_periodically(
+                        database, settings.leaderboard_close_interval_seconds
+                    )
+                )
+            )
         if settings.webhook_worker_in_process:
             background.append(asyncio.create_task(webhook_worker.run(database, settings)))
         yield
@@ -142,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(event_reads_router)
     app.include_router(customers_router)
     app.include_router(ledger_router)
+    # Before the rules' own routes, whose /v1/rules/{rule_id} would take "streaks".
+    app.include_router(streaks_router)
     app.include_router(rules_router)
     app.include_router(webhooks_router)
     app.include_router(rewards_router)
@@ -151,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(segments_router)
     app.include_router(experiments_router)
+    app.include_router(leaderboards_router)
+    app.include_router(challenges_router)
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

@@ -99,6 +99,28 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
         "/v1/experiments/{experiment_id}/assignments/{customer_id}",
     ): "get_experiment_assignment",
     ("GET", "/v1/experiments/{experiment_id}/results"): "get_experiment_results",
+    ("POST", "/v1/leaderboards"): "create_leaderboard",
+    ("GET", "/v1/leaderboards"): "list_leaderboards",
+    ("GET", "/v1/leaderboards/{leaderboard_id}"): "get_leaderboard",
+    ("PATCH", "/v1/leaderboards/{leaderboard_id}"): "update_leaderboard",
+    ("DELETE", "/v1/leaderboards/{leaderboard_id}"): "delete_leaderboard",
+    ("GET", "/v1/leaderboards/{leaderboard_id}/standings"): "get_leaderboard_standings",
+    (
+        "GET",
+        "/v1/leaderboards/{leaderboard_id}/standings/{customer_id}",
+    ): "get_customer_standing",
+    ("GET", "/v1/me/leaderboards/{leaderboard_id}"): "get_my_standing",
+    ("POST", "/v1/challenges"): "create_challenge",
+    ("GET", "/v1/challenges"): "list_challenges",
+    ("GET", "/v1/challenges/{challenge_id}"): "get_challenge",
+    ("PATCH", "/v1/challenges/{challenge_id}"): "update_challenge",
+    ("DELETE", "/v1/challenges/{challenge_id}"): "delete_challenge",
+    ("GET", "/v1/customers/{customer_id}/challenges"): "list_customer_challenges",
+    ("GET", "/v1/me/challenges"): "list_my_challenges",
+    ("GET", "/v1/rules/streaks"): "list_streaks",
+    ("PUT", "/v1/rules/streaks/{streak_id}"): "put_streak",
+    ("GET", "/v1/rules/streaks/{streak_id}"): "get_streak",
+    ("DELETE", "/v1/rules/streaks/{streak_id}"): "delete_streak",
 }
 
 

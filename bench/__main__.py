@@ -160,6 +160,7 @@ def read_side(database_url: str, workers: int) -> dict[str, Any]:
     customers = len(generated.customers)
     with servers.uvicorn("app.main:app", database_url=database_url, workers=workers) as server:
         timings = reads.time_reads(server, customers)
+        timings["leaderboards"] = reads.time_leaderboard_reads(server, customers)
         timings["metrics"] = reads.time_metric_endpoints(server)
         timings["segments"] = reads.time_segment_counts(server)
     return {

@@ -4,10 +4,12 @@
 posts a number of events drawn from a gamma-Poisson mixture (a few heavy buyers, many
 one-off ones: the shape BG/NBD models expect) until they drop out after an exponential
 lifetime whose rate varies between customers. Events come from three channels, and
-customers carry a tier by lifetime spend. Every purchase earns what the default
-ruleset gives (1 point per whole currency unit) as one ledger entry and one lot, and the
-customer rows carry the aggregates the service keeps, so reads and the ledger invariant
-see a consistent database. Expiry has not run (as before the first `reinforce expire`).
+customers carry a tier by lifetime spend. Two leaderboards get the score rows the
+pipeline would have kept (points over all time; spend per month). Every purchase earns
+what the default ruleset gives (1 point per whole currency unit) as one ledger entry and
+one lot, and the customer rows carry the aggregates the service keeps, so reads and the
+ledger invariant see a consistent database. Expiry has not run (as before the first
+`reinforce expire`).
 
 Rows go in through the drivers' bulk paths (sqlite3 ``executemany`` in one transaction;
 asyncpg ``COPY``), not through the ORM: that is what keeps it to a fraction of a minute.
@@ -60,6 +62,8 @@ class History:
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     lots: list[tuple[Any, ...]] = field(default_factory=list)
     referrals: list[tuple[Any, ...]] = field(default_factory=list)
+    leaderboards: list[tuple[Any, ...]] = field(default_factory=list)
+    scores: list[tuple[Any, ...]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.__dict__.items()}
@@ -90,6 +94,13 @@ COLUMNS = {
         "available_at", "expires_at", "created_at",
     ),
     "referrals": ("referred_customer_id", "referrer_id", "event_id", "occurred_at"),
+    "leaderboards": (
+        "id", "name", "description", "score", "event_types", "period", "rolling_days", "tier",
+        "rewards", "created_at", "updated_at", "deleted_at",
+    ),
+    "leaderboard_scores": (
+        "leaderboard_id", "period_key", "customer_id", "score", "reached_at", "hidden",
+    ),
 }  # fmt: skip
 TABLES = {
     "customers": "customers",
@@ -98,7 +109,14 @@ TABLES = {
     "entries": "ledger_entries",
     "lots": "point_lots",
     "referrals": "referrals",
+    "leaderboards": "leaderboards",
+    "scores": "leaderboard_scores",
 }
+# The leaderboards the read side times, with their score rows as the pipeline keeps them:
+# points earned over all time (a row per customer with points: the largest board), and
+# purchase amounts per month (the latest month is read).
+POINTS_BOARD = "bench-points"
+MONTHLY_BOARD = "bench-monthly-spend"
 
 
 def customer_id(index: int) -> str:
@@ -132,6 +150,13 @@ def generate(
     lifetimes = rng.exponential(1 / dropout_rates)
 
     h = History()
+    for board, score, period in (
+        (POINTS_BOARD, "points_earned", "all_time"),
+        (MONTHLY_BOARD, "purchase_amount", "month"),
+    ):
+        h.leaderboards.append(
+            (board, board, None, score, "[]", period, None, None, "[]", start, start, None)
+        )
     n = 0  # index into the per-extra-event arrays
     entry_id = 0
     for c in range(customers):
@@ -145,6 +170,8 @@ def generate(
         last_purchase: datetime | None = None
         referrals = 0
         earned = 0
+        # Month key -> (spend, when it was reached), as app.gamification.scoring adds up.
+        monthly: dict[str, tuple[Decimal, datetime]] = {}
         timeline = [("signup", first_seen)] + [
             (names[kinds[n + i]], first_seen + timedelta(seconds=float(o)))
             for i, o in enumerate(offsets)
@@ -167,6 +194,8 @@ def generate(
                 spend += amount
                 first_purchase = first_purchase or at
                 last_purchase = at
+                month = f"{at.year:04d}-{at.month:02d}"
+                monthly[month] = (monthly.get(month, (Decimal(0), at))[0] + amount, at)
                 h.orders.append((order_id, cid, eid, amount, "EUR", Decimal(0), points, 0, 0))
                 if points > 0:
                     entry_id += 1
@@ -215,6 +244,12 @@ def generate(
                  typed.get("currency"), typed.get("referred_customer_id"), typed.get("survey"),
                  typed.get("score"))
             )  # fmt: skip
+        if earned:
+            h.scores.append((POINTS_BOARD, "all_time", cid, Decimal(earned), last_purchase, False))
+        h.scores.extend(
+            (MONTHLY_BOARD, month, cid, total, reached, False)
+            for month, (total, reached) in monthly.items()
+        )
         tier = next((name for name, floor in TIERS if spend >= floor), None)
         h.customers.append(
             (cid, first_seen, first_seen, tier, None, purchases, spend, first_purchase,
@@ -241,7 +276,11 @@ def _sqlite_rows(table: str, rows: list[tuple[Any, ...]]) -> Any:
     """
     columns = COLUMNS[table]
     datetimes = [i for i, c in enumerate(columns) if c.endswith("_at")]
-    decimals = [i for i, c in enumerate(columns) if c in _DECIMAL_COLUMNS]
+    decimals = [
+        i
+        for i, c in enumerate(columns)
+        if c in _DECIMAL_COLUMNS or (table == "leaderboard_scores" and c == "score")
+    ]
     for row in rows:
         values = list(row)
         for i in datetimes:

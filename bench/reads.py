@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from app.metrics.registry import MetricName
-from bench.history import customer_id
+from bench.history import MONTHLY_BOARD, POINTS_BOARD, customer_id
 from bench.servers import Server
 
 SAMPLE = 300
@@ -123,3 +123,29 @@ def time_segment_counts(server: Server) -> dict[str, Any]:
                 "status": response.status_code,
             }
     return timed
+
+
+def time_leaderboard_reads(server: Server, customers: int) -> dict[str, Any]:
+    """The top 100 and one customer's rank (with two neighbours each side) on the all-time
+    points board (a row per customer with points) and the latest month's spend board,
+    each for the same random sample of customers."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    boards = {"points": (POINTS_BOARD, "current"), "monthly": (MONTHLY_BOARD, month)}
+    chosen = random.Random(9).sample(range(customers), min(SAMPLE, customers))
+    timings: dict[str, list[float]] = {}
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as client:
+        for label, (board, period) in boards.items():
+            top, rank = (
+                timings.setdefault(f"{label}_top100", []),
+                timings.setdefault(f"{label}_rank", []),
+            )
+            for index in chosen:
+                for bucket, path in (
+                    (top, f"/v1/leaderboards/{board}/standings"),
+                    (rank, f"/v1/leaderboards/{board}/standings/{customer_id(index)}"),
+                ):
+                    started = time.perf_counter()
+                    response = client.get(path, params={"period": period, "limit": 100})
+                    bucket.append(time.perf_counter() - started)
+                    response.raise_for_status()
+    return {name: _summary(values) for name, values in timings.items()}

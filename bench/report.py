@@ -14,6 +14,8 @@ TARGETS = {
     "rss_mb": 200.0,
     "metric_pg_s": 1.0,
     "metric_sqlite_s": 2.0,
+    # Issue 16: the top 100, and one customer's rank, at 100,000 customers and 1M events.
+    "leaderboard_read_ms": 50.0,
 }
 
 
@@ -176,6 +178,15 @@ def render(results: dict[str, Any]) -> str:
             row(
                 f"history {db}: GET {name} p50 / p99 ms",
                 f"{_fmt(t['p50_ms'])} / {_fmt(t['p99_ms'])}",
+            )
+        for label, t in h.get("leaderboards", {}).items():
+            allowed = TARGETS["leaderboard_read_ms"]
+            row(
+                f"history {db}: leaderboard {label.replace('_', ' ')} p50 / p99 ms",
+                f"{_fmt(t['p50_ms'])} / {_fmt(t['p99_ms'])}",
+                "",
+                f"p99 < {allowed:.0f}",
+                _verdict(t["p99_ms"], allowed, False),
             )
         limit = TARGETS["metric_pg_s" if db == "postgres" else "metric_sqlite_s"]
         if not h["metrics"]:

@@ -13,7 +13,7 @@ from app.rules.engine import compile_ruleset, evaluate
 from app.rules.facts import CustomerFacts, EventFacts
 from app.rules.schemas import RuleDocument
 from app.rules.starter import starter_rules as load_starter_rules
-from app.rules.starter import starter_tiers
+from app.rules.starter import starter_streaks, starter_tiers
 
 
 def starter_rules() -> tuple[str, list[dict[str, Any]]]:
@@ -26,8 +26,17 @@ def starter_rules() -> tuple[str, list[dict[str, Any]]]:
 
 
 def install_starter_rules(url: str, headers: dict[str, str]) -> str:
-    """Store the starter rules and tier ladder through the API; answer what runs."""
+    """Store the starter streaks, rules and tier ladder through the API; answer what runs."""
     label, documents = starter_rules()
+    for streak_id, streak in starter_streaks():
+        response = httpx.put(
+            f"{url}/v1/rules/streaks/{streak_id}",
+            json=streak.model_dump(mode="json"),
+            headers=headers,
+            timeout=30,
+        )
+        if not response.is_success:
+            raise RuntimeError(f"storing streak {streak_id} failed: {response.text}")
     for document in documents:
         response = httpx.post(f"{url}/v1/rules", json=document, headers=headers, timeout=30)
         if not response.is_success:

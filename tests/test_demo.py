@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 
+from app.demo.history import synthetic_events
 from app.rules.starter import STARTER_RULES
 from tests.factories import purchase
+from tests.gamification.helpers import as_expected, expected_standings
 from tests.server import PROJECT_ROOT
 
 
@@ -79,7 +82,13 @@ async def test_demo_twice_then_a_purchase_explains_itself(
         ("points-per-purchase", "award_points", 80),
     ]
     reasons = {s["rule_id"]: s["reason"] for s in result["explain"]}
-    assert set(reasons) == {"surprise-gift", "early-access", "gold-multiplier", "referral-welcome"}
+    assert set(reasons) == {
+        "surprise-gift",
+        "early-access",
+        "gold-multiplier",
+        "referral-welcome",
+        "weekly-regular",
+    }
     assert reasons["referral-welcome"] == (
         "none of: event.referred eq true was false (value false); "
         "data.referred_by exists true was false (missing)"
@@ -118,3 +127,31 @@ async def test_the_demo_fills_every_metric_and_the_predictive_fit(
         points = await client.get(f"/v1/customers/demo-c{index:03d}", headers=admin_headers)
         redeemed += points.json()["points"]["redeemed"] > 0
     assert redeemed > 0
+
+
+async def test_the_demo_shows_a_leaderboard_a_streak_and_a_challenge(
+    database_url: str, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    _demo(database_url)
+    # Last month's spend, summed here from the demo's own generated events.
+    last_month = (anchor.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    contributions = [
+        (b["customer_id"], Decimal(b["data"]["amount"]), datetime.fromisoformat(b["occurred_at"]))
+        for b in synthetic_events(anchor, 1, 12)
+        if b["type"] == "purchase" and b["occurred_at"].startswith(last_month)
+    ]
+    response = await client.get(
+        "/v1/leaderboards/top-spenders/standings",
+        params={"period": last_month},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    assert as_expected(response.json()["entries"]) == expected_standings(contributions)
+
+    streaks = (await client.get("/v1/rules/streaks", headers=admin_headers)).json()["items"]
+    assert [s["id"] for s in streaks] == ["weekly-purchase"]
+    customer = (await client.get("/v1/customers/demo-c001", headers=admin_headers)).json()
+    assert [s["streak_id"] for s in customer["streaks"]] == ["weekly-purchase"]
+    challenges = await client.get("/v1/customers/demo-c001/challenges", headers=admin_headers)
+    assert [c["challenge_id"] for c in challenges.json()["items"]] == ["three-reviews"]

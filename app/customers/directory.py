@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import service as customers
 from app.customers.schemas import Aggregates, CustomerSummary, ProfileOut
+from app.gamification import service as leaderboards
 from app.keyset import before
 from app.models import Customer
 from app.models.base import utcnow
@@ -85,4 +86,8 @@ async def update_profile(
             setattr(customer, name, changes[name])
     customer.profile_updated_at = utcnow()
     await session.flush()
+    if "leaderboard_opt_out" in changes:
+        # Under the customer's lock, which the pipeline takes before it adds to their
+        # scores: no score row escapes the change.
+        await leaderboards.set_hidden(session, customer_id, bool(changes["leaderboard_opt_out"]))
     return customer

@@ -24,15 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models import (
+    ChallengeProgress,
     CltvFit,
     CltvPrediction,
     Coupon,
     Customer,
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     Event,
     ExperimentExposure,
     IdempotencyKey,
+    LeaderboardScore,
     LedgerEntry,
     Order,
     PointLot,
@@ -79,6 +82,9 @@ _CUSTOMER_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
     RewardClaim.customer_id,
     Coupon.customer_id,
     ExperimentExposure.customer_id,
+    LeaderboardScore.customer_id,
+    CustomerStreak.customer_id,
+    ChallengeProgress.customer_id,
 )
 # What the pseudonymous row keeps of the customer's: the metrics group by tier and read
 # the first purchase; the balance is made of the points counters.
@@ -244,6 +250,13 @@ async def erase(session: AsyncSession, customer_id: str) -> Erasure | None:
     # The referral code is shared in public and names the person: it goes, and no longer
     # resolves to anyone.
     await session.execute(delete(ReferralCode).where(ReferralCode.customer_id == customer_id))
+    # The scores stay (they are part of each period's standings) but are no one's to list.
+    await session.execute(
+        update(LeaderboardScore)
+        .where(LeaderboardScore.customer_id == alias)
+        .values(hidden=True)
+        .execution_options(synchronize_session=False)
+    )
     await _scrub_events(session, customer_id, alias)
     await _rename_in_documents(session, customer_id, alias)
     await session.execute(

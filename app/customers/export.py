@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.customers import service
 from app.customers.privacy_schemas import (
     CustomerExport,
+    ExportedChallengeProgress,
     ExportedCustomer,
     ExportedExposure,
     ExportedReferral,
+    ExportedScore,
+    ExportedStreak,
     OrderOut,
     SurveyAnswerOut,
 )
@@ -23,7 +26,17 @@ from app.customers.schemas import Aggregates, BadgeOut, PerkOut, ProfileOut
 from app.events.read_schemas import StoredEvent, StoredEventDetail
 from app.ledger import service as ledger
 from app.ledger.schemas import BalanceOut, LedgerEntryOut
-from app.models import CustomerPerk, Event, ExperimentExposure, LedgerEntry, Order, Referral
+from app.models import (
+    ChallengeProgress,
+    CustomerPerk,
+    CustomerStreak,
+    Event,
+    ExperimentExposure,
+    LeaderboardScore,
+    LedgerEntry,
+    Order,
+    Referral,
+)
 from app.models.base import utcnow
 
 Reader = Callable[[AsyncSession, str], Awaitable[list[Any]]]
@@ -111,6 +124,33 @@ async def _experiments(session: AsyncSession, customer_id: str) -> list[Exported
     return [ExportedExposure.model_validate(r) for r in rows]
 
 
+async def _scores(session: AsyncSession, customer_id: str) -> list[ExportedScore]:
+    rows = await session.scalars(
+        select(LeaderboardScore)
+        .where(LeaderboardScore.customer_id == customer_id)
+        .order_by(LeaderboardScore.leaderboard_id, LeaderboardScore.period_key)
+    )
+    return [ExportedScore.model_validate(r) for r in rows]
+
+
+async def _streaks(session: AsyncSession, customer_id: str) -> list[ExportedStreak]:
+    rows = await session.scalars(
+        select(CustomerStreak)
+        .where(CustomerStreak.customer_id == customer_id)
+        .order_by(CustomerStreak.streak_id)
+    )
+    return [ExportedStreak.model_validate(r) for r in rows]
+
+
+async def _challenges(session: AsyncSession, customer_id: str) -> list[ExportedChallengeProgress]:
+    rows = await session.scalars(
+        select(ChallengeProgress)
+        .where(ChallengeProgress.customer_id == customer_id)
+        .order_by(ChallengeProgress.challenge_id)
+    )
+    return [ExportedChallengeProgress.model_validate(r) for r in rows]
+
+
 SECTIONS: dict[str, Reader] = {
     "events": _events,
     "ledger": _ledger,
@@ -120,6 +160,9 @@ SECTIONS: dict[str, Reader] = {
     "orders": _orders,
     "referrals": _referrals,
     "experiments": _experiments,
+    "leaderboard_scores": _scores,
+    "streaks": _streaks,
+    "challenges": _challenges,
 }
 
 

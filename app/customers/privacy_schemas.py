@@ -63,6 +63,39 @@ class ExportedExposure(BaseModel):
     event_id: str
 
 
+class ExportedScore(BaseModel):
+    """A leaderboard score row (listed unless the customer opted out)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    leaderboard_id: str
+    period_key: str
+    score: Decimal
+    reached_at: datetime
+
+
+class ExportedStreak(BaseModel):
+    """The periods in which the customer kept a streak going, as [first, last] runs of
+    period numbers (UTC days since 0001-01-01, ISO weeks since then, or months)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    streak_id: str
+    periods: list[list[int]]
+
+
+class ExportedChallengeProgress(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    challenge_id: str
+    window_start: datetime
+    deadline: datetime
+    progress: Decimal
+    window_completed: bool
+    completions: int
+    completed_at: datetime | None
+
+
 class CustomerExport(BaseModel):
     """Everything held about one customer (GDPR article 15), one list per kind of record;
     each list is complete, oldest first."""
@@ -80,6 +113,9 @@ class CustomerExport(BaseModel):
     experiments: list[ExportedExposure] = Field(
         default_factory=list, description="The experiments the customer was exposed to."
     )
+    leaderboard_scores: list[ExportedScore] = Field(default_factory=list)
+    streaks: list[ExportedStreak] = Field(default_factory=list)
+    challenges: list[ExportedChallengeProgress] = Field(default_factory=list)
 
 
 class ErasureOut(BaseModel):

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from app.ledger.schemas import BalanceOut
 from app.models.base import utcnow
 from app.models.customer import PROFILE_TEXT_LENGTH
+from app.rules.streak_schemas import CustomerStreakOut
 
 ProfileText = Annotated[
     str, StringConstraints(min_length=1, max_length=PROFILE_TEXT_LENGTH, strip_whitespace=True)
@@ -109,6 +110,9 @@ class CustomerOut(BaseModel):
     points: BalanceOut
     aggregates: Aggregates
     profile: ProfileOut
+    streaks: list[CustomerStreakOut] = Field(
+        default_factory=list, description="Every defined streak, as of now."
+    )
     prediction: PredictionOut | None = Field(
         default=None,
         description="Predicted CLTV and P(alive) from the latest fit; null when there is no "

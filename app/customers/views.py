@@ -16,6 +16,7 @@ from app.ledger import service as ledger
 from app.ledger.schemas import BalanceOut
 from app.metrics.predictive import latest_prediction
 from app.models.base import utcnow
+from app.rules import streak_service
 
 
 async def customer_view(session: AsyncSession, customer_id: str) -> CustomerOut:
@@ -39,6 +40,7 @@ async def customer_view(session: AsyncSession, customer_id: str) -> CustomerOut:
         points=BalanceOut.model_validate(balance),
         aggregates=Aggregates.model_validate(customer),
         profile=ProfileOut.model_validate(customer),
+        streaks=await streak_service.customer_streaks(session, customer.id, now),
         prediction=None
         if predicted is None
         else PredictionOut(

@@ -18,11 +18,19 @@ from app.database import Database
 from app.demo.history import DEMO_PREFIX, customer_id, synthetic_events
 from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
+from app.gamification import challenge_service as challenges
+from app.gamification import service as leaderboards
 from app.ledger import service as ledger
 from app.ledger.policy import PointsPolicy
-from app.models import Customer, EntryKind, Rule
-from app.rules import service
-from app.rules.starter import starter_rules, starter_tiers
+from app.models import Challenge, Customer, EntryKind, Leaderboard, Rule
+from app.rules import service, streak_service
+from app.rules.starter import (
+    starter_challenges,
+    starter_leaderboards,
+    starter_rules,
+    starter_streaks,
+    starter_tiers,
+)
 
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
 _CHUNK = 1000
@@ -43,9 +51,19 @@ class DemoSummary:
 
 
 async def load_starter(database: Database) -> tuple[int, int, int]:
-    """Store the starter rules and tier ladder; answers (stored, unchanged, ruleset version)."""
+    """Store the starter streaks, leaderboards, challenges, rules and tier ladder; answers
+    (rules stored, unchanged, ruleset version)."""
     stored = unchanged = 0
     async with database.sessionmaker() as session, session.begin():
+        # Streaks first: the rules read their facts.
+        for streak_id, streak in starter_streaks():
+            await streak_service.put(session, streak_id, streak)
+        for board in starter_leaderboards():
+            if await session.get(Leaderboard, board.id) is None:
+                await leaderboards.create(session, board)
+        for challenge in starter_challenges():
+            if await session.get(Challenge, challenge.id) is None:
+                await challenges.create(session, challenge)
         for rule_id, document in starter_rules():
             existing = await session.get(Rule, rule_id)
             if existing is None:

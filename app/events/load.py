@@ -20,13 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.customers import facts
 from app.customers.facts import DEFAULT_FREQUENCY_DAYS, FactsQuery
 from app.events.types import EventType
+from app.gamification.challenges import challenge_set
 from app.models import (
+    Challenge,
+    ChallengeProgress,
     Customer,
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     Event,
     Experiment,
     ExperimentExposure,
+    Leaderboard,
     Order,
     PointLot,
     Referral,
@@ -36,17 +41,21 @@ from app.models import (
     RuleBudget,
     RuleLimitCounter,
     Segment,
+    Streak,
     WebhookSubscription,
 )
 from app.models.base import table_of
 from app.rules import referrals
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
+from app.rules.streaks import definition
 from app.rules.unit import (
+    Board,
     CustomerState,
     Lot,
     OrderState,
     Perk,
+    Progress,
     RewardState,
     RunningExperiment,
     UnitState,
@@ -129,6 +138,33 @@ _REFERRAL_CODES = select(ReferralCode.code, ReferralCode.customer_id).where(
 _REFERRALS_MADE = select(Referral.referrer_id, Referral.occurred_at).where(
     _in(Referral.referrer_id, "ids")
 )
+_BOARDS = select(
+    Leaderboard.id,
+    Leaderboard.score,
+    Leaderboard.event_types,
+    Leaderboard.period,
+    Leaderboard.tier,
+).where(Leaderboard.deleted_at.is_(None))
+_STREAKS = select(Streak.id, Streak.event_types, Streak.period, Streak.grace).order_by(Streak.id)
+_CUSTOMER_STREAKS = select(
+    CustomerStreak.streak_id, CustomerStreak.customer_id, CustomerStreak.periods
+).where(_in(CustomerStreak.customer_id, "ids"))
+_CHALLENGES = (
+    select(
+        Challenge.id,
+        Challenge.name,
+        Challenge.event_types,
+        Challenge.condition,
+        Challenge.goal,
+        Challenge.window,
+        Challenge.actions,
+        Challenge.repeat,
+        Challenge.updated_at,
+    )
+    .where(Challenge.deleted_at.is_(None))
+    .order_by(Challenge.id)
+)
+_PROGRESS = select(table_of(ChallengeProgress)).where(_in(ChallengeProgress.customer_id, "ids"))
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
 )
@@ -307,12 +343,18 @@ async def state(
     """What the unit's events read, for the customers they name; new customers are made
     in memory and written only if one of their events is accepted."""
     unit = UnitState(now=now)
+    unit.boards = tuple(
+        Board(row.id, row.score, frozenset(row.event_types), row.period, row.tier)
+        for row in await conn.execute(_BOARDS)
+    )
+    unit.streaks = tuple(definition(row) for row in await conn.execute(_STREAKS))
+    unit.challenges = challenge_set(list(await conn.execute(_CHALLENGES)))
     # Referral codes first: their referrers are customers of the unit too, locked with
     # the others. A code never changes hands, so reading it unlocked is safe.
     codes = sorted({code for event in events if (code := referrals.code_of(event))})
     if codes:
-        for row in await conn.execute(_REFERRAL_CODES, {"codes": codes}):
-            unit.referral_codes[row.code] = row.customer_id
+        for code, owner in await conn.execute(_REFERRAL_CODES, {"codes": codes}):
+            unit.referral_codes[code] = owner
     referrers = sorted(set(unit.referral_codes.values()))
     ids = sorted({event.customer_id for event in events} | set(referrers))
     statement = _CUSTOMERS_LOCKED if conn.dialect.name == "postgresql" else _CUSTOMERS
@@ -327,6 +369,13 @@ async def state(
         if ruleset.reads_badges:
             for row in await conn.execute(_BADGES, {"ids": existing}):
                 unit.customers[row.customer_id].badges.add(row.badge)
+        if unit.streaks:
+            for row in await conn.execute(_CUSTOMER_STREAKS, {"ids": existing}):
+                unit.customers[row.customer_id].streaks[row.streak_id] = row.periods
+        if unit.challenges is not None:
+            for row in await conn.execute(_PROGRESS, {"ids": existing}):
+                progress = _state(Progress, row)
+                unit.customers[row.customer_id].challenges[row.challenge_id] = progress
         if ruleset.grants_perks:
             for row in await conn.execute(_PERKS, {"ids": existing}):
                 unit.customers[row.customer_id].perks[row.perk] = Perk(

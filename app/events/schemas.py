@@ -347,7 +347,8 @@ class EffectOut(BaseModel):
     action: str = Field(
         description="award_points, multiply_points, award_badge, set_tier, grant_perk, notify, "
         "issue_coupon, "
-        "or reverse_points (a refund's clawback)."
+        "reverse_points (a refund's clawback), or challenge_completed (the challenge `rule_id` "
+        "names; its actions follow, under the same id)."
     )
     points: int | None = None
     badge: str | None = None

@@ -17,18 +17,23 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import inline_sqlite
 from app.events.driver import SQLiteRows
 from app.events.load import CUSTOMERS, EVENTS, LOTS, ORDERS, REWARDS, Subscriptions
+from app.gamification.periods import PeriodKind, bounds, closes
 from app.models import (
+    ChallengeProgress,
     Coupon,
     CustomerBadge,
     CustomerPerk,
+    CustomerStreak,
     ExperimentExposure,
+    LeaderboardPeriod,
+    LeaderboardScore,
     LedgerEntry,
     MessageStatus,
     Referral,
@@ -53,6 +58,10 @@ _CLAIMS = table_of(RewardClaim)
 _COUPONS = table_of(Coupon)
 _CODES = table_of(RewardCode)
 _EXPOSURES = table_of(ExperimentExposure)
+_SCORES = table_of(LeaderboardScore)
+_PERIODS = table_of(LeaderboardPeriod)
+_STREAKS = table_of(CustomerStreak)
+_PROGRESS = table_of(ChallengeProgress)
 
 
 class UnitConflict(Exception):
@@ -73,6 +82,10 @@ def _statements(dialect: str) -> dict[str, Any]:
     counters = insert(_COUNTERS)
     budgets = insert(_BUDGETS)
     perks = insert(_PERKS)
+    scores = insert(_SCORES)
+    streaks = insert(_STREAKS)
+    progress = insert(_PROGRESS)
+    latest = func.greatest if dialect == "postgresql" else func.max
     return {
         "customers": claim(CUSTOMERS, "id"),
         "events": claim(EVENTS, "id"),
@@ -109,6 +122,28 @@ def _statements(dialect: str) -> dict[str, Any]:
         "exposures": insert(_EXPOSURES).on_conflict_do_nothing(
             index_elements=["experiment_id", "customer_id"]
         ),
+        # Added to, never recomputed: the customer's lock (PostgreSQL) or the write
+        # transaction (SQLite) orders the units that add to one row.
+        "scores": scores.on_conflict_do_update(
+            index_elements=["leaderboard_id", "period_key", "customer_id"],
+            set_={
+                "score": _SCORES.c.score + scores.excluded.score,
+                "reached_at": latest(_SCORES.c.reached_at, scores.excluded.reached_at),
+                "hidden": scores.excluded.hidden,
+            },
+        ),
+        # The unit read the row under the customer's lock: what it writes replaces it.
+        "streaks": streaks.on_conflict_do_update(
+            index_elements=["streak_id", "customer_id"],
+            set_={"periods": streaks.excluded.periods, "updated_at": streaks.excluded.updated_at},
+        ),
+        "progress": progress.on_conflict_do_update(
+            index_elements=["challenge_id", "customer_id"],
+            set_={name: progress.excluded[name] for name in (*_PROGRESS_FIELDS, "updated_at")},
+        ),
+        "periods": insert(_PERIODS).on_conflict_do_nothing(
+            index_elements=["leaderboard_id", "period_key"]
+        ),
     }
 
 
@@ -143,6 +178,9 @@ _LOT = (
     "expires_at", "created_at",
 )  # fmt: skip
 _PERK = ("customer_id", "perk", "granted_at", "expires_at", "event_id", "rule_id")
+_PROGRESS_FIELDS = (
+    "window_start", "deadline", "progress", "window_completed", "completions", "completed_at",
+)  # fmt: skip
 
 
 def _values(state: Any, names: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -275,7 +313,6 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
     await out.many(_TAKE_CODE, [{"_code": code, "taken_at": unit.now} for code in unit.codes_taken])
     await out.many(run["claims"], unit.claims)
     await out.many(run["coupons"], unit.coupons)
-    await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
     await out.many(run["exposures"], unit.exposures)
     made = {(row["experiment_id"], row["customer_id"]) for row in unit.exposures}
     await out.many(
@@ -285,3 +322,67 @@ async def write(conn: AsyncConnection, unit: UnitState, targets: Subscriptions) 
             for e, c in sorted(unit.exposures_changed - made)
         ],
     )
+    await _scores(out, run, unit)
+    await out.many(
+        run["streaks"],
+        [
+            {
+                "streak_id": streak_id,
+                "customer_id": customer_id,
+                "periods": unit.customers[customer_id].streaks[streak_id],
+                "updated_at": unit.now,
+            }
+            for streak_id, customer_id in sorted(unit.streaks_changed)
+        ],
+    )
+    await out.many(
+        run["progress"],
+        [
+            _values(
+                unit.customers[customer_id].challenges[challenge_id],
+                _PROGRESS_FIELDS,
+                challenge_id=challenge_id,
+                customer_id=customer_id,
+                updated_at=unit.now,
+            )
+            for challenge_id, customer_id in sorted(unit.progress_changed)
+        ],
+    )
+
+    await out.many(run["messages"], _messages(unit.messages, targets, unit.now))
+
+
+async def _scores(out: _Out, run: dict[str, Any], unit: UnitState) -> None:
+    """The unit's score changes, in key order (so that two units never wait on each other's
+    rows crosswise), and the calendar periods they opened, for the closing job."""
+    if not unit.scores:
+        return
+    keys = sorted(unit.scores)
+    await out.many(
+        run["scores"],
+        [
+            {
+                "leaderboard_id": board,
+                "period_key": period,
+                "customer_id": customer,
+                "score": unit.scores[(board, period, customer)].delta,
+                "reached_at": unit.scores[(board, period, customer)].reached_at,
+                "hidden": unit.scores[(board, period, customer)].hidden,
+            }
+            for board, period, customer in keys
+        ],
+    )
+    kinds = {board.id: PeriodKind(board.period) for board in unit.boards}
+    periods = []
+    for board, period in sorted({(board, period) for board, period, _ in keys}):
+        if closes(kinds[board]):
+            starts_at, ends_at = bounds(kinds[board], period)
+            periods.append(
+                {
+                    "leaderboard_id": board,
+                    "period_key": period,
+                    "starts_at": starts_at,
+                    "ends_at": ends_at,
+                }
+            )
+    await out.many(run["periods"], periods)

@@ -2,8 +2,10 @@
 
 from app.models.api_key import ApiKey
 from app.models.base import Base
+from app.models.challenge import Challenge, ChallengeProgress
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
+from app.models.gamification import Leaderboard, LeaderboardPeriod, LeaderboardScore
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
 from app.models.metric import CltvFit, CltvPrediction
 from app.models.reward import Coupon, ReferralCode, Reward, RewardClaim, RewardCode, RewardVersion
@@ -16,6 +18,7 @@ from app.models.rule import (
     RuleVersion,
 )
 from app.models.segment import Experiment, ExperimentExposure, Segment
+from app.models.streak import CustomerStreak, Streak
 from app.models.webhook import (
     MessageStatus,
     WebhookAttempt,
@@ -26,17 +29,23 @@ from app.models.webhook import (
 __all__ = [
     "ApiKey",
     "Base",
+    "Challenge",
+    "ChallengeProgress",
     "CltvFit",
     "CltvPrediction",
     "Coupon",
     "Customer",
     "CustomerBadge",
     "CustomerPerk",
+    "CustomerStreak",
     "EntryKind",
     "Event",
     "Experiment",
     "ExperimentExposure",
     "IdempotencyKey",
+    "Leaderboard",
+    "LeaderboardPeriod",
+    "LeaderboardScore",
     "LedgerEntry",
     "MessageStatus",
     "Order",
@@ -54,6 +63,7 @@ __all__ = [
     "RulesetHead",
     "RulesetVersion",
     "Segment",
+    "Streak",
     "WebhookAttempt",
     "WebhookMessage",
     "WebhookSubscription",

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ProblemError
 from app.events.schemas import AnyEvent, EventIn
+from app.gamification.challenges import challenge_set
 from app.ledger.policy import PointsPolicy
-from app.models import EntryKind, Event, LedgerEntry
+from app.models import Challenge, EntryKind, Event, LedgerEntry, Streak
 from app.rules.active import ActiveRuleset
 from app.rules.effects import Judge
 from app.rules.schemas import BacktestIn, BacktestOut, BacktestRuleOut, TierLadder
 from app.rules.state import reduce
+from app.rules.streaks import definition
 from app.rules.unit import UnitState
 
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
@@ -63,6 +65,8 @@ def _forget_changes(unit: UnitState) -> None:
     unit.perks.clear()
     unit.counters.clear()
     unit.messages.clear()
+    unit.streaks_changed.clear()
+    unit.progress_changed.clear()
 
 
 async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) -> BacktestOut:
@@ -87,6 +91,22 @@ async def run(session: AsyncSession, request: BacktestIn, policy: PointsPolicy) 
     unit = UnitState(now=start)
     if request.experiment is not None:
         unit.forced[request.experiment.id] = request.experiment.variant
+    # The stored streaks and live challenges, so that draft rules read streaks as the
+    # customers' history builds them, event by event, and the points that challenges'
+    # completions would have given are counted as the live pipeline counts them.
+    unit.streaks = tuple(
+        definition(row)
+        for row in await session.execute(
+            select(Streak.id, Streak.event_types, Streak.period, Streak.grace).order_by(Streak.id)
+        )
+    )
+    unit.challenges = challenge_set(
+        list(
+            await session.scalars(
+                select(Challenge).where(Challenge.deleted_at.is_(None)).order_by(Challenge.id)
+            )
+        )
+    )
     async for row in await session.stream_scalars(statement):
         event = _event(row)
         if event is None:

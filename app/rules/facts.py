@@ -177,6 +177,29 @@ ATTRIBUTES_FACT: Final[FactSpec] = _spec(
     "with further dots (attributes.profile.age). Its type is only known at evaluation time.",
     nullable=True,
 )
+STREAK_FACTS: Final[tuple[FactSpec, ...]] = (
+    _spec(
+        "customer.streaks.<id>.current",
+        _I,
+        "The customer's current streak of the streak definition <id> (PUT "
+        "/v1/rules/streaks/<id>), in periods, as it was before this event at the event's time; "
+        "0 when broken. Absent when no such streak is defined.",
+        nullable=True,
+    ),
+    _spec(
+        "customer.streaks.<id>.best",
+        _I,
+        "The customer's longest streak of <id> before this event.",
+        nullable=True,
+    ),
+    _spec(
+        "event.streaks.<id>",
+        _I,
+        "The customer's current streak of <id> once this event is counted (its own period, "
+        "even when back-dated).",
+        nullable=True,
+    ),
+)
 FREE_FORM_DATA_FACT: Final[FactSpec] = _spec(
     "data.<name>",
     FactKind.ANY,
@@ -246,6 +269,19 @@ def _segments_ok(segments: list[str]) -> bool:
     return 0 < len(segments) <= MAX_PATH_SEGMENTS and all(_SEGMENT.match(s) for s in segments)
 
 
+def _streak_fact(path: str) -> FactSpec | None:
+    parts = path.split(".")
+    if len(parts) < 3 or parts[1] != "streaks" or not _SEGMENT.match(parts[2]):
+        return None
+    if parts[0] == "customer" and len(parts) == 4 and parts[3] in ("current", "best"):
+        template = STREAK_FACTS[0 if parts[3] == "current" else 1]
+    elif parts[0] == "event" and len(parts) == 3:
+        template = STREAK_FACTS[2]
+    else:
+        return None
+    return FactSpec(path, template.kind, template.description, nullable=True)
+
+
 def resolve_fact(path: str, types: Iterable[str]) -> FactSpec | None:
     """Return the catalogue entry for ``path`` as seen by a rule listening to ``types``.
 
@@ -256,6 +292,9 @@ def resolve_fact(path: str, types: Iterable[str]) -> FactSpec | None:
     static = STATIC_FACTS.get(path)
     if static is not None:
         return static
+    streak = _streak_fact(path)
+    if streak is not None:
+        return streak
     head, _, rest = path.partition(".")
     if not rest:
         return None
@@ -293,7 +332,7 @@ def fact_catalogue(types: Iterable[str] | None = None) -> list[FactSpec]:
     stand for families of facts.
     """
     type_list = list(EVENT_TYPES if types is None else types)
-    out = list(STATIC_FACTS.values())
+    out = [*STATIC_FACTS.values(), *STREAK_FACTS]
     seen: set[str] = set()
     for t in type_list:
         for name in EVENT_DATA_FIELDS.get(t, {}):
@@ -324,6 +363,8 @@ class EventFacts:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     occurred_at: datetime
     referred: bool = False
+    # Streak id -> the customer's current streak once this event is counted.
+    streaks: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +388,8 @@ class CustomerFacts:
     last_nps: int | None = None
     last_csat: int | None = None
     segments: frozenset[str] = frozenset()
+    # Streak id -> (current, best) before the event.
+    streaks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +423,10 @@ NO_USAGE: Final[LimitUsage] = LimitUsage(MappingProxyType({}))
 
 def describe_facts() -> str:
     """The fact catalogue as a Markdown list, for the OpenAPI document and README.md."""
-    lines = [f"- `{s.path}` ({s.kind.value}): {s.description}" for s in STATIC_FACTS.values()]
+    lines = [
+        f"- `{s.path}` ({s.kind.value}): {s.description}"
+        for s in (*STATIC_FACTS.values(), *STREAK_FACTS)
+    ]
     for event_type, fields in EVENT_DATA_FIELDS.items():
         for spec in fields.values():
             optional = ", optional" if spec.nullable else ""

@@ -1,12 +1,16 @@
 """The starter programme: one rule per behaviour the service exists to reward.
 
-``reinforce demo`` loads it, the benchmark can load it, and README.md shows it as the
-documented example. Rule ids are stable so that loading it again changes nothing.
+``reinforce demo`` loads it (with a streak, a leaderboard and a challenge), the benchmark
+can load it, and README.md shows it as the documented example. Rule ids are stable so that
+loading it again changes nothing.
 """
 
 from typing import Any, Final
 
+from app.gamification.challenge_schemas import ChallengeIn
+from app.gamification.schemas import LeaderboardIn
 from app.rules.schemas import RuleDocument, TierLadder
+from app.rules.streak_schemas import StreakIn
 
 STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     (
@@ -174,6 +178,18 @@ STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
         },
     ),
     (
+        "weekly-regular",
+        {
+            "name": "Weekly regular",
+            "description": "A purchase every week for 4 weeks in a row earns the regular badge "
+            "(the weekly-purchase streak).",
+            "types": ["purchase"],
+            "conditions": {"fact": "event.streaks.weekly-purchase", "op": "gte", "value": 4},
+            "actions": [{"type": "award_badge", "badge": "regular"}],
+            "priority": 40,
+        },
+    ),
+    (
         "upgrade-bonus",
         {
             "name": "Upgrade bonus",
@@ -184,6 +200,37 @@ STARTER_RULES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
             ],
         },
     ),
+)
+
+# Streaks the starter rules read (PUT /v1/rules/streaks/{id}), stored before the rules.
+STARTER_STREAKS: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
+    ("weekly-purchase", {"event_types": ["purchase"], "period": "week", "grace": 0}),
+)
+
+# Game mechanics the demo shows beside the rules: a monthly leaderboard of spend whose top
+# three get a badge when the month closes, and a repeatable review challenge.
+STARTER_LEADERBOARDS: Final[tuple[dict[str, Any], ...]] = (
+    {
+        "id": "top-spenders",
+        "name": "Top spenders of the month",
+        "score": "purchase_amount",
+        "period": "month",
+        "rewards": [{"top": 3, "badge": "top-spender"}],
+    },
+)
+STARTER_CHALLENGES: Final[tuple[dict[str, Any], ...]] = (
+    {
+        "id": "three-reviews",
+        "name": "Three reviews in 30 days",
+        "event_types": ["review"],
+        "goal": {"count": 3},
+        "window": {"rolling_days": 30},
+        "actions": [
+            {"type": "award_points", "points": 60},
+            {"type": "award_badge", "badge": "critic"},
+        ],
+        "repeat": "every_window",
+    },
 )
 
 STARTER_TIERS: Final[dict[str, Any]] = {
@@ -200,3 +247,15 @@ def starter_rules() -> list[tuple[str, RuleDocument]]:
 
 def starter_tiers() -> TierLadder:
     return TierLadder.model_validate(STARTER_TIERS)
+
+
+def starter_streaks() -> list[tuple[str, StreakIn]]:
+    return [(streak_id, StreakIn.model_validate(doc)) for streak_id, doc in STARTER_STREAKS]
+
+
+def starter_leaderboards() -> list[LeaderboardIn]:
+    return [LeaderboardIn.model_validate(doc) for doc in STARTER_LEADERBOARDS]
+
+
+def starter_challenges() -> list[ChallengeIn]:
+    return [ChallengeIn.model_validate(doc) for doc in STARTER_CHALLENGES]

@@ -18,11 +18,14 @@ from typing import Any
 from app.errors import Conflict, Unprocessable
 from app.events.types import EventType
 from app.experiments.assignment import variant_for
+from app.gamification.challenges import track
+from app.gamification.scoring import score
 from app.rules import referrals
 from app.rules.effects import EventStep, Judge, effect_answer, effect_out
 from app.rules.engine import RuleError, evaluate
 from app.rules.facts import CustomerFacts, EventFacts, LimitUsage, RuleUsage
 from app.rules.limits import period_key
+from app.rules.streaks import advance
 from app.rules.tiers import tier_promotion
 from app.rules.treatments import record, scoping
 from app.rules.unit import CustomerState, OrderState, UnitState
@@ -64,7 +67,9 @@ class Reduced:
     derived: list[tuple[Any, "Reduced"]] = field(default_factory=list)
 
 
-def event_facts(event: Any, *, referred: bool = False) -> EventFacts:
+def event_facts(
+    event: Any, streaks: dict[str, int] | None = None, *, referred: bool = False
+) -> EventFacts:
     return EventFacts(
         type=event.type.value,
         occurred_at=event.occurred_at,
@@ -72,10 +77,15 @@ def event_facts(event: Any, *, referred: bool = False) -> EventFacts:
         attributes=event.attributes,
         channel=event.channel,
         referred=referred,
+        streaks=streaks or {},
     )
 
 
-def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts:
+def customer_facts(
+    state: CustomerState,
+    occurred_at: datetime,
+    streaks: dict[str, tuple[int, int]] | None = None,
+) -> CustomerFacts:
     last = state.last_purchase_at
     count = state.purchase_count
     return CustomerFacts(
@@ -96,6 +106,7 @@ def customer_facts(state: CustomerState, occurred_at: datetime) -> CustomerFacts
         last_nps=state.last_nps,
         last_csat=state.last_csat,
         segments=state.segments,
+        streaks=streaks or {},
     )
 
 
@@ -246,26 +257,32 @@ def reduce(
     # Exposed first: the exposing event already gets the customer's variant's treatment.
     if unit.experiments:
         _expose(unit, state, event)
-    facts = event_facts(event, referred=referred)
-    customer = customer_facts(state, event.occurred_at)
+    streaks_before, streaks_after = advance(unit, state, event) if unit.streaks else ({}, {})
+    facts = event_facts(event, streaks_after, referred=referred)
+    before = customer_facts(state, event.occurred_at, streaks_before)
     usage = _usage(judge, unit, state, event)
     excluded, alternatives = scoping(ruleset, unit, state.id, event.type.value)
-    outcome = evaluate(ruleset.compiled, facts, customer, usage, explain=explain, excluded=excluded)
+    outcome = evaluate(ruleset.compiled, facts, before, usage, explain=explain, excluded=excluded)
     would_have = []
     for key, rules in alternatives.items():
-        alternative = evaluate(ruleset.compiled, facts, customer, usage, excluded=excluded - rules)
+        alternative = evaluate(ruleset.compiled, facts, before, usage, excluded=excluded - rules)
         gained = record(unit, state.id, key, alternative, rules)
         if gained is not None:
             would_have.append(gained)
     state.touched = True
     if event.occurred_at < state.first_seen_at:
         state.first_seen_at = event.occurred_at
+    earned, reversed_ = state.points_earned, state.points_reversed
     step = EventStep(judge, unit, state, event)
     step.consume(outcome)
     step.effects = [effect_out(e) for e in outcome.effects]
     credited = sum(
         step.apply(effect, out) for effect, out in zip(outcome.effects, step.effects, strict=True)
     )
+    if unit.challenges is not None:
+        # After the rules, before the tier ladder: a completion's points count towards tiers
+        # (and leaderboards), not towards the order's points a refund takes back.
+        track(step, unit.challenges, facts, before)
     if ruleset.tiers is not None:
         promoted = tier_promotion(ruleset.tiers, state.tier, state.points_earned)
         # The ladder changes a tier exactly as a set_tier rule does, webhook included.
@@ -284,6 +301,9 @@ def reduce(
                 "score": event.data.score,
             },
         )
+    if unit.boards:
+        points = (state.points_earned - earned) - (state.points_reversed - reversed_)
+        score(unit, state, event, points)
     answer = {
         "event_id": event.id,
         "customer_id": state.id,

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.rules.engine import CompiledRuleset
+
 
 def iso(value: datetime | None) -> str | None:
     """A datetime as pydantic serialises it in JSON (UTC as ``Z``), so that stored answers
@@ -102,6 +104,70 @@ class Message:
     entry: Entry | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Board:
+    """A live leaderboard, as the reducer scores events for it."""
+
+    id: str
+    score: str
+    event_types: frozenset[str]
+    period: str
+    tier: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreakDefinition:
+    id: str
+    event_types: frozenset[str]
+    period: str
+    grace: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeDefinition:
+    """A live challenge as the reducer tracks it; its condition and actions are compiled
+    into ``ChallengeSet.compiled``, as rules are."""
+
+    id: str
+    name: str
+    # The goal: a count of events, or the sum of a data field, reaching ``target``.
+    target: Decimal
+    sum_of: str | None
+    # A fixed window [starts_at, ends_at), or one of ``rolling_days`` from a customer's
+    # first counted event.
+    starts_at: datetime | None
+    ends_at: datetime | None
+    rolling_days: int | None
+    repeat: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeSet:
+    definitions: dict[str, ChallengeDefinition]
+    compiled: CompiledRuleset
+
+
+@dataclass(slots=True)
+class Progress:
+    """A customer's current window of one challenge."""
+
+    window_start: datetime
+    deadline: datetime
+    progress: Decimal
+    window_completed: bool
+    completions: int
+    completed_at: datetime | None
+
+
+@dataclass(slots=True)
+class ScoreChange:
+    """What a unit adds to one (board, period, customer) score row."""
+
+    delta: Decimal
+    reached_at: datetime
+    hidden: bool
+
+
 @dataclass(slots=True)
 class CustomerState:
     """One customer as the unit sees them; ``exists`` is False for a customer created here."""
@@ -141,6 +207,11 @@ class CustomerState:
     last_nps: int | None = None
     last_csat: int | None = None
     segments: frozenset[str] = frozenset()
+    leaderboard_opt_out: bool = False
+    # Streak id -> the customer's active periods, as runs (``app.rules.streaks``).
+    streaks: dict[str, list[list[int]]] = field(default_factory=dict)
+    # Challenge id -> progress, loaded only while challenges exist.
+    challenges: dict[str, Progress] = field(default_factory=dict)
     touched: bool = False
 
     def balance(self) -> dict[str, int]:
@@ -190,6 +261,9 @@ class UnitState:
     would_have: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # For a backtest: experiment id -> the variant every customer is taken to be in.
     forced: dict[str, str] = field(default_factory=dict)
+    boards: tuple[Board, ...] = ()
+    streaks: tuple[StreakDefinition, ...] = ()
+    challenges: ChallengeSet | None = None
     # Changes, in the order they happened.
     events: list[dict[str, Any]] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -206,6 +280,12 @@ class UnitState:
     exposures: list[dict[str, Any]] = field(default_factory=list)
     # Loaded exposures whose would_have changed.
     exposures_changed: set[tuple[str, str]] = field(default_factory=set)
+    # (board id, period key, customer id) -> the change to its score row.
+    scores: dict[tuple[str, str, str], ScoreChange] = field(default_factory=dict)
+    # (streak id, customer id) of the streak rows to write.
+    streaks_changed: set[tuple[str, str]] = field(default_factory=set)
+    # (challenge id, customer id) of the progress rows to write.
+    progress_changed: set[tuple[str, str]] = field(default_factory=set)
 
     def customer(self, customer_id: str, seen_at: datetime) -> CustomerState:
         state = self.customers.get(customer_id)

@@ -18,6 +18,11 @@ from app.customers import views as customer_views
 from app.customers.schemas import CustomerOut
 from app.database import ReadSession, Session
 from app.errors import Forbidden, problem_responses
+from app.gamification import challenge_service
+from app.gamification import views as gamification_views
+from app.gamification.challenge_schemas import ChallengeProgressList
+from app.gamification.router import BoardId, PeriodQuery
+from app.gamification.schemas import MAX_NEIGHBOURS, MyStandingOut
 from app.idempotency import IdempotencyKeyHeader
 from app.ledger import views as ledger_views
 from app.ledger.router import REPLAY_RESPONSE
@@ -128,3 +133,39 @@ async def redeem_mine(
             "for them (REINFORCE_SHOPPER_REDEMPTIONS is off)."
         )
     return await ledger_views.redeem(session, customer_id, body, idempotency_key)
+
+
+@router.get(
+    "/v1/me/leaderboards/{leaderboard_id}",
+    tags=["me"],
+    response_model=MyStandingOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_my_standing(
+    leaderboard_id: BoardId,
+    customer_id: ShopperId,
+    session: ReadSession,
+    period: PeriodQuery = "current",
+    neighbours: Annotated[
+        int, Query(ge=0, le=MAX_NEIGHBOURS, description="Entries shown above and below.")
+    ] = 2,
+) -> MyStandingOut:
+    """The shopper's own rank and score, with the entries just above and below by display
+    name only (never other customers' ids). Shopper token only."""
+    return await gamification_views.my_standing(
+        session, leaderboard_id, customer_id, period, neighbours
+    )
+
+
+@router.get(
+    "/v1/me/challenges",
+    tags=["me"],
+    response_model=ChallengeProgressList,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_my_challenges(customer_id: ShopperId, session: ReadSession) -> ChallengeProgressList:
+    """The shopper's own progress, deadlines and completions in every live challenge.
+    Shopper token only."""
+    await customers.get(session, customer_id)
+    items = await challenge_service.customer_progress(session, customer_id, utcnow())
+    return ChallengeProgressList(items=items)

@@ -32,6 +32,7 @@ class WebhookEventType(StrEnum):
     perk_granted = "perk.granted"
     notification_requested = "notification.requested"
     feedback_detractor = "feedback.detractor"
+    challenge_completed = "challenge.completed"
     customer_erased = "customer.erased"
     reward_claimed = "reward.claimed"
     coupon_redeemed = "coupon.redeemed"

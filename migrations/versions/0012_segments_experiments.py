@@ -6,7 +6,7 @@ an exposure records, once per customer and experiment, the variant and the first
 after the start, with what the other variants' rules would have given the customer.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-02 00:05:54.790559
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 import app.models.base
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

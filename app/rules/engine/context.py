@@ -105,6 +105,19 @@ def _static_getter(path: str) -> Getter | None:
     return getters.get(path)
 
 
+def _streak_getter(head: str, keys: list[str]) -> Getter:
+    streak_id = keys[1]
+    if head == "event":
+        return lambda c: c.event.streaks.get(streak_id)
+    index = 0 if keys[2] == "current" else 1
+
+    def customer_streak(c: _Ctx) -> Any:
+        values = c.customer.streaks.get(streak_id)
+        return None if values is None else values[index]
+
+    return customer_streak
+
+
 _NUMERIC_KINDS: Final = frozenset({FactKind.NUMBER, FactKind.INTEGER, FactKind.ANY})
 
 
@@ -114,6 +127,8 @@ def make_getter(spec: FactSpec) -> Getter:
     if static is not None:
         return static
     head, _, rest = spec.path.partition(".")
+    if rest.startswith("streaks."):
+        return _streak_getter(head, rest.split("."))
     keys = tuple(rest.split("."))
     numeric = spec.kind in _NUMERIC_KINDS
     if len(keys) == 1:

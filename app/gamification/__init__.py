@@ -1,0 +1,1 @@
+"""Gamification: leaderboards ranked live from the ingest pipeline's scores."""
