@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.counters import add_on_commit
 from app.database import insert_for
 from app.errors import Conflict, NotFound
 from app.models import Coupon, Reward, RewardClaim, RewardCode, RewardVersion
 from app.models.base import table_of, utcnow
+from app.rewards.counters import COUPON_REDEMPTIONS
 from app.rewards.schemas import CouponOut
 from app.webhooks import outbox
 
@@ -142,6 +144,7 @@ async def redeem(session: AsyncSession, code: str, order_id: str) -> CouponOut:
     coupon = await get(session, code)
     if taken is None:
         raise _refusal(coupon, now)
+    add_on_commit(session.sync_session, COUPON_REDEMPTIONS, ("used",), 1)
     out = await view(session, coupon, now)
     await outbox.emit(
         session,
@@ -173,6 +176,7 @@ async def release(session: AsyncSession, code: str, order_id: str) -> CouponOut:
             f"Coupon {code!r} is not used on order {order_id!r}.",
             extra={"code": code, "order_id": order_id},
         )
+    add_on_commit(session.sync_session, COUPON_REDEMPTIONS, ("released",), 1)
     return await view(session, coupon)
 
 

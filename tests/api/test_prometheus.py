@@ -73,3 +73,47 @@ async def test_ingestion_and_ledger_movements_are_counted_once_committed(
         points("adjust"): 3,
         points("expire"): 7,
     }
+
+
+def coupons(outcome: str) -> tuple:
+    return ("reinforce_coupon_redemptions_total", (("outcome", outcome),))
+
+
+async def test_coupon_uses_at_checkout_are_counted(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    order = purchase(amount="80")
+    assert (await client.post("/v1/events", json=order, headers=admin_headers)).status_code == 201
+    reward = await client.post(
+        "/v1/rewards",
+        json={"name": "Free shipping", "cost_points": 50, "kind": "free_shipping"},
+        headers=admin_headers,
+    )
+    assert reward.status_code == 201, reward.text
+    claim = await client.post(
+        "/v1/customers/alice/claims",
+        json={"reward_id": reward.json()["id"]},
+        headers={**admin_headers, "Idempotency-Key": "claim-1"},
+    )
+    assert claim.status_code == 201, claim.text
+    code = claim.json()["coupon"]["code"]
+    before = await scrape(client, admin_headers)
+
+    use = f"/v1/coupons/{code}/redemptions"
+    assert (
+        await client.post(use, json={"order_id": "o-1"}, headers=admin_headers)
+    ).status_code == 201
+    # Refused, so not counted: the coupon is already used.
+    assert (
+        await client.post(use, json={"order_id": "o-2"}, headers=admin_headers)
+    ).status_code == 409
+    assert (await client.delete(f"{use}/o-1", headers=admin_headers)).status_code == 200
+    assert (await client.delete(f"{use}/o-1", headers=admin_headers)).status_code == 404
+    assert (
+        await client.post(use, json={"order_id": "o-3"}, headers=admin_headers)
+    ).status_code == 201
+
+    assert moved(before, await scrape(client, admin_headers)) == {
+        coupons("used"): 2,
+        coupons("released"): 1,
+    }
