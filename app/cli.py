@@ -154,7 +154,7 @@ def demo(
                 f"demo events: {summary.events_processed} processed, "
                 f"{summary.events_refused} refused, for {summary.customers_added} new "
                 f"customers ({summary.customers_before} before); "
-                f"{summary.redemptions} redemptions"
+                f"{summary.claims} rewards claimed"
             )
 
     asyncio.run(_demo())

@@ -122,6 +122,17 @@ async def test_the_demo_fills_every_metric_and_the_predictive_fit(
     for kind in ("purchase", "refund", "review", "referral", "subscription", "renewal"):
         page = await client.get("/v1/events", params={"type": kind}, headers=admin_headers)
         assert page.json()["items"], kind
+    # Referrals travel as codes: the pipeline derives the referrer's event from the code.
+    referrals = await client.get(
+        "/v1/events", params={"type": "referral", "limit": 100}, headers=admin_headers
+    )
+    assert any(e["id"].endswith(":referral") for e in referrals.json()["items"])
+    # A small catalog, claimed from, with coupons used at checkout.
+    catalog = (await client.get("/v1/rewards", headers=admin_headers)).json()["items"]
+    assert len(catalog) == 3
+    coupons = (await client.get("/v1/metrics/rewards", params=year, headers=admin_headers)).json()
+    assert coupons["coupons"]["issued"] > 0
+    assert coupons["coupons"]["used"] > 0
     redeemed = 0
     for index in range(1, 301, 10):
         points = await client.get(f"/v1/customers/demo-c{index:03d}", headers=admin_headers)

@@ -118,7 +118,8 @@ def _around(c: _Customer, leaving: float, referrer: str | None) -> None:
 def synthetic_events(anchor: datetime, first: int, last: int) -> list[dict[str, Any]]:
     """The events, before ``anchor`` and in time order, of customers ``first``..``last``.
 
-    A referrer is an earlier customer of the same range, so that both sides are new."""
+    A referred customer's ``signup`` names its referrer (an earlier customer of the same
+    range) in ``data.referred_by``; the loader turns that into the referrer's code."""
     customers = [_customer(index, anchor) for index in range(first, last + 1)]
     by_signup = sorted(customers, key=lambda c: c.signup)
     signups = [c.signup for c in by_signup]
@@ -129,15 +130,6 @@ def synthetic_events(anchor: datetime, first: int, last: int) -> list[dict[str, 
         referrer = None
         if earlier and c.rng.random() < 0.2:
             referrer = by_signup[c.rng.randrange(earlier)].id
-            referral = {
-                "id": f"{c.id}-referral",
-                "type": "referral",
-                "customer_id": referrer,
-                "occurred_at": (c.signup - timedelta(hours=1)).isoformat(),
-                "channel": "web",
-                "data": {"referred_customer_id": c.id},
-            }
-            events.append(referral)
         _around(c, leaving, referrer)
         events.extend(c.events)
     kept = [e for e in events if datetime.fromisoformat(e["occurred_at"]) < anchor]

@@ -13,16 +13,15 @@ from datetime import UTC, datetime
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
-from app.customers import service as customers
 from app.database import Database
-from app.demo.history import DEMO_PREFIX, customer_id, synthetic_events
+from app.demo import shop
+from app.demo.history import DEMO_PREFIX, synthetic_events
 from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
 from app.gamification import challenge_service as challenges
 from app.gamification import service as leaderboards
-from app.ledger import service as ledger
 from app.ledger.policy import PointsPolicy
-from app.models import Challenge, Customer, EntryKind, Leaderboard, Rule
+from app.models import Challenge, Customer, Leaderboard, Rule
 from app.rules import service, streak_service
 from app.rules.starter import (
     starter_challenges,
@@ -34,8 +33,6 @@ from app.rules.starter import (
 
 _event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(EventIn)
 _CHUNK = 1000
-# Every tenth customer holding this much spends half of it.
-_REDEEM_FROM = 200
 
 
 @dataclass
@@ -47,7 +44,7 @@ class DemoSummary:
     customers_added: int
     events_processed: int = 0
     events_refused: int = 0
-    redemptions: int = 0
+    claims: int = 0
 
 
 async def load_starter(database: Database) -> tuple[int, int, int]:
@@ -90,26 +87,6 @@ async def _loaded(database: Database) -> int:
     return max(numbers, default=0)
 
 
-async def _redeem(database: Database, first: int, last: int) -> int:
-    """Some of the new customers spend points, as a shop's customers do."""
-    redeemed = 0
-    async with database.sessionmaker() as session, session.begin():
-        for index in range(first, last + 1, 10):
-            customer = await session.get(Customer, customer_id(index))
-            if customer is None:
-                continue
-            customer = await customers.lock(session, customer.id)
-            available = (await ledger.balance(session, customer)).available
-            if available < _REDEEM_FROM:
-                continue
-            points = available // 2 // 50 * 50
-            await ledger.debit(
-                session, customer, points, kind=EntryKind.redeem, reason="demo: gift card"
-            )
-            redeemed += 1
-    return redeemed
-
-
 # What shows the events going in: ``app.console.progress`` on a terminal.
 Progress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
@@ -135,16 +112,17 @@ async def load_demo(
     summary = DemoSummary(stored, unchanged, version, before, max(customers - before, 0))
     if customers <= before:
         return summary
+    rewards = await shop.load_catalog(database)
     bodies = synthetic_events(_anchor(), before + 1, customers)
     with progress(len(bodies), "demo events") as advance:
         for offset in range(0, len(bodies), _CHUNK):
-            chunk = bodies[offset : offset + _CHUNK]
+            chunk = await shop.with_codes(database, bodies[offset : offset + _CHUNK])
             items = [pipeline.Item.of(_event_adapter.validate_python(body)) for body in chunk]
             for answer in await pipeline.run(database.engine, items, policy):
                 if answer.error is not None:
                     summary.events_refused += 1
                 elif answer.status == 201:
                     summary.events_processed += 1
-            advance(len(chunk))
-    summary.redemptions = await _redeem(database, before + 1, customers)
+            advance(min(_CHUNK, len(bodies) - offset))
+    summary.claims = await shop.claim_rewards(database, rewards, before + 1, customers)
     return summary
