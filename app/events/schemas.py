@@ -367,6 +367,17 @@ class EffectOut(BaseModel):
         default=None, description="issue_coupon: why no coupon was issued."
     )
 
+    @model_serializer(mode="wrap")
+    def _coupon_members_for_coupons(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """Only issue_coupon effects carry the coupon members, as the pipeline answers."""
+        body = handler(self)
+        if isinstance(body, dict) and body.get("action") != "issue_coupon":
+            for name in ("reward_id", "coupon", "refused"):
+                body.pop(name, None)
+        return body
+
 
 class SkippedOut(BaseModel):
     rule_id: str
@@ -400,6 +411,16 @@ class EventResult(BaseModel):
     referral: ReferralOutcome | None = Field(
         default=None, description="Only for an event with a `data.referral_code`."
     )
+
+    @model_serializer(mode="wrap")
+    def _referral_only_with_a_code(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """As the pipeline answers: `referral` only for an event that carried a code."""
+        body = handler(self)
+        if isinstance(body, dict) and body.get("referral", "") is None:
+            del body["referral"]
+        return body
 
 
 class BatchIn(BaseModel):
