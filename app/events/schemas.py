@@ -368,6 +368,17 @@ class EffectOut(BaseModel):
         default=None, description="issue_coupon: why no coupon was issued."
     )
 
+    @model_serializer(mode="wrap")
+    def _coupon_members_for_coupons(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """Only issue_coupon effects carry the coupon members, as the pipeline answers."""
+        body = handler(self)
+        if isinstance(body, dict) and body.get("action") != "issue_coupon":
+            for name in ("reward_id", "coupon", "refused"):
+                body.pop(name, None)
+        return body
+
 
 class SkippedOut(BaseModel):
     rule_id: str
@@ -415,6 +426,16 @@ class EventResult(BaseModel):
         description="For a customer in an experiment: what the rules scoped to its other "
         "variants would have given for this event (nothing was given).",
     )
+
+    @model_serializer(mode="wrap")
+    def _referral_only_with_a_code(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """As the pipeline answers: `referral` only for an event that carried a code."""
+        body = handler(self)
+        if isinstance(body, dict) and body.get("referral", "") is None:
+            del body["referral"]
+        return body
 
 
 class BatchIn(BaseModel):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +15,7 @@ from app.errors import Conflict, NotFound
 from app.models import Reward, RewardClaim, RewardVersion
 from app.models.base import utcnow
 from app.rewards.schemas import RewardDocument, RewardIn, RewardOut, RewardPatch
-from app.rules.engine import compile_condition
+from app.rules.engine import RuleRuntimeError, compile_condition
 from app.rules.engine.context import _Ctx
 from app.rules.facts import CustomerFacts, EventFacts
 from app.rules.limits import period_key
@@ -120,7 +122,13 @@ async def update(session: AsyncSession, reward_id: str, patch: RewardPatch) -> R
     if "stock" in changes:
         reward.stock = changes.pop("stock")
     merged = {k: v for k, v in {**reward.document, **changes}.items() if v is not None}
-    document = stored(RewardDocument.model_validate(merged))
+    try:
+        document = stored(RewardDocument.model_validate(merged))
+    except ValidationError as exc:
+        # The patch is valid alone but not with what it leaves of the reward (a kind that
+        # wants a currency, say): answered as the body's own errors, at their places.
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=changes) from None
     now = utcnow()
     if document != reward.document:
         reward.current_version += 1
@@ -173,7 +181,10 @@ def eligibility(document: RewardDocument, facts: CustomerFacts, now: datetime) -
     if document.eligibility is None:
         return Eligibility(True, "no conditions")
     _, explain = compile_condition(document.eligibility, [])
-    held, reason = explain(_Ctx(EventFacts(type="claim", occurred_at=now), facts))
+    try:
+        held, reason = explain(_Ctx(EventFacts(type="claim", occurred_at=now), facts))
+    except RuleRuntimeError as exc:  # a condition that cannot be read is not met
+        return Eligibility(False, f"error: {exc}")
     return Eligibility(held, reason)
 
 

@@ -13,6 +13,7 @@ from app.idempotency import IdempotencyKeyHeader
 from app.ledger.router import REPLAY_RESPONSE, CustomerId
 from app.rewards import catalog, claims, coupons, referrals, views
 from app.rewards.schemas import (
+    REWARD_ID_PATTERN,
     ClaimIn,
     ClaimOut,
     CodesIn,
@@ -28,8 +29,12 @@ from app.rewards.schemas import (
 
 router = APIRouter(tags=["rewards"])
 
-RewardId = Annotated[str, Path(max_length=64, description="The reward's id.")]
-ClaimId = Annotated[str, Path(max_length=64, description="The claim's id.")]
+RewardId = Annotated[
+    str, Path(max_length=64, pattern=REWARD_ID_PATTERN, description="The reward's id.")
+]
+ClaimId = Annotated[
+    str, Path(max_length=64, pattern=REWARD_ID_PATTERN, description="The claim's id.")
+]
 _WRITE = [Depends(RequireScope(Scope.rewards_write))]
 _READ = [Depends(RequireScope(Scope.customers_read))]
 

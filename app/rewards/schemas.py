@@ -36,6 +36,10 @@ CouponStatus = Literal["active", "used", "expired", "void"]
 CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 CouponCode = Annotated[str, StringConstraints(pattern=CODE_PATTERN, min_length=1, max_length=64)]
 MAX_IMPORTED_CODES = 10_000
+REWARD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+RewardIdText = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=REWARD_ID_PATTERN)
+]
 
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> InitErrorDetails:
@@ -252,7 +256,7 @@ class RewardListOut(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reward_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reward_id: RewardIdText
 
 
 class CouponOut(BaseModel):

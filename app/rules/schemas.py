@@ -576,7 +576,10 @@ class IssueCouponAction(BaseModel):
 
     type: Literal["issue_coupon"] = Field(description="Action type.")
     reward_id: str = Field(
-        min_length=1, max_length=64, description="The catalog reward whose coupon is issued."
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+        description="The catalog reward whose coupon is issued.",
     )
 
 

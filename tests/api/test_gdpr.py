@@ -180,7 +180,10 @@ async def every_metric(client: httpx.AsyncClient, headers: Headers) -> dict[str,
     async def read(key: str, path: str, **params: Any) -> None:
         response = await client.get(path, params=params, headers=headers)
         assert response.status_code in {200, 422}, response.text
-        answers[key] = (response.status_code, without_ids(response.json()))
+        body = response.json()
+        if path == "/v1/metrics" and response.status_code == 200:
+            del body["metrics"]["liability"]["at"]  # the clock, not the data
+        answers[key] = (response.status_code, without_ids(body))
 
     # First: refit and store, so that the summaries show the stored fit.
     fit = {"to": "1997-03-31", "time_unit": "day", "top": 100}

@@ -68,6 +68,14 @@ async def test_catalog_crud_and_versions(
         f"/v1/rewards/{reward_id}", json={"stock": 10}, headers=admin_headers
     )
     assert (restocked.json()["version"], restocked.json()["stock"]) == (2, 10)
+    # Valid alone, not with the rest of the reward: a percentage with a currency.
+    clash = await client.patch(
+        f"/v1/rewards/{reward_id}", json={"kind": "discount_percent"}, headers=admin_headers
+    )
+    found = problem(clash, 422, "validation-error")
+    assert "/currency" in [e["pointer"] for e in found["errors"]]
+    unchanged = (await client.get(f"/v1/rewards/{reward_id}", headers=admin_headers)).json()
+    assert (unchanged["kind"], unchanged["version"]) == ("discount_fixed", 2)
     deleted = await client.delete(f"/v1/rewards/{reward_id}", headers=admin_headers)
     assert deleted.status_code == 204
     gone = await client.get(f"/v1/rewards/{reward_id}", headers=admin_headers)
