@@ -13,7 +13,8 @@ come through ``run``. A unit is one transaction:
    of set-based reads.
 3. **reduce** (``app.rules.state.reduce``): for each event in order, the exposure to the
    running experiments, the compiled rules (an experiment's treatments for its variant
-   only) and the state transition, with no I/O. A refused event changes nothing and fails alone.
+   only) and the state transition, with no I/O. A refused event changes nothing and fails
+   alone.
 4. **write** (``writer.write``): the unit's changes as set-based statements.
 5. **commit**, then every event of the unit is answered.
 

@@ -22,14 +22,14 @@ SEGMENT_FACTS_TEXT = ", ".join(f"`{path}`" for path in sorted(SEGMENT_FACTS))
 CONDITION_DESCRIPTION = (
     "A condition in the rules' language (all / any / not / fact comparisons) over these "
     f"customer facts: {SEGMENT_FACTS_TEXT}. `recency_days` counts from now. Integers lie "
-    "within ±2,147,483,647, numbers within ±10^15. Absent (null): every customer."
+    "within ±2,147,483,647, numbers within ±10^13. Absent (null): every customer."
 )
 
 
 # What both databases can bind against the facts' columns (PostgreSQL's integer, a
 # finite double, text without NUL).
 MAX_INTEGER = 2**31 - 1
-MAX_NUMBER = Decimal(10) ** 15
+MAX_NUMBER = Decimal(10) ** 13
 
 
 def _in_range(value: Any) -> None:
@@ -40,7 +40,7 @@ def _in_range(value: Any) -> None:
         if isinstance(v, int) and not -MAX_INTEGER <= v <= MAX_INTEGER:
             raise OperandError("value", f"integers lie within ±{MAX_INTEGER:,}")
         if isinstance(v, Decimal) and not -MAX_NUMBER <= v <= MAX_NUMBER:
-            raise OperandError("value", "numbers lie within ±10^15")
+            raise OperandError("value", "numbers lie within ±10^13")
         if isinstance(v, str) and "\x00" in v:
             raise OperandError("value", "strings may not hold NUL characters")
 
