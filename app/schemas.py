@@ -3,7 +3,7 @@
 import base64
 import math
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -75,18 +75,20 @@ _YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9000)-"
 def _not_a_number(value: object) -> object:
     # pydantic reads a number as a Unix timestamp; the contract says RFC 3339 text, which
     # carries the offset a number cannot.
-    if isinstance(value, int | float):
+    # A query's value is always text: there, a string of digits is the number.
+    numeric = isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    if isinstance(value, int | float) or numeric:
         raise PydanticCustomError(
             "datetime_type", "a date-time is RFC 3339 text with an offset, not a number"
         )
     return value
 
 
-def _within_years(value: datetime) -> datetime:
+def _within_years(value: date) -> date:
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise PydanticCustomError(
             "datetime_range",
-            "the year must be between {low} and {high}",
+            "the year must be within the years {low} to {high}",
             {"low": MIN_YEAR, "high": MAX_YEAR},
         )
     return value
@@ -165,3 +167,12 @@ def free_json_errors(
             reason = _scalar_error(node)
             if reason:
                 yield where, reason
+
+
+# An instant a query names (a metrics window's edge, an events filter): a date or a datetime
+# with an offset, in the bodies' years, which keep the metrics' window arithmetic (a date
+# `to` moves to the next midnight, activity looks up to 10 years back, the conversion to
+# UTC moves a day at most) inside what datetime and both databases carry.
+Instant = Annotated[
+    AwareDatetime | date, BeforeValidator(_not_a_number), AfterValidator(_within_years)
+]

@@ -4,11 +4,9 @@ A router of its own: the posting routes require `events:write`, while reading ev
 (they hold customers' reviews and answers) requires `customers:read`.
 """
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope
@@ -18,15 +16,13 @@ from app.events import reads
 from app.events.read_schemas import StoredEvent, StoredEventDetail
 from app.events.types import EventType
 from app.keyset import decode_keyset, encode_keyset
-from app.schemas import MAX_PAGE_SIZE, ExternalId, Page
+from app.schemas import MAX_PAGE_SIZE, ExternalId, Instant, Page
 
 router = APIRouter(
     prefix="/v1/events",
     tags=["events"],
     dependencies=[Depends(RequireScope(Scope.customers_read))],
 )
-
-Instant = AwareDatetime | date
 
 
 @router.get(

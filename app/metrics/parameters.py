@@ -1,26 +1,12 @@
 """The query parameters the metrics routes share, with the bounds the document states."""
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AfterValidator, AwareDatetime
 
-# The window's arithmetic (a date `to` moves to the next midnight, the default `from` is 90
-# days back, activity looks up to 10 years further back, the conversion to UTC shifts by
-# the offset) must stay inside what datetime and both databases carry, years 1 to 9999.
-FIRST_YEAR = 1970
-LAST_YEAR = 9000
-_BOUNDS = f"Years {FIRST_YEAR} to {LAST_YEAR}."
+from app.schemas import MAX_YEAR, MIN_YEAR, Instant
 
-
-def _within_years(value: datetime | date) -> datetime | date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"must be within the years {FIRST_YEAR} to {LAST_YEAR}")
-    return value
-
-
-Instant = Annotated[AwareDatetime | date, AfterValidator(_within_years)]
+_BOUNDS = f"Years {MIN_YEAR} to {MAX_YEAR}."
 
 From = Annotated[
     Instant | None,

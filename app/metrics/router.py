@@ -10,7 +10,7 @@ from app.auth.scopes import Scope as AuthScope
 from app.database import DatabaseDep, ReadSession, Session
 from app.errors import Unprocessable, problem_responses
 from app.metrics import docs, predictive, rewards, service
-from app.metrics.parameters import ActivityDays, From, Instant, To
+from app.metrics.parameters import ActivityDays, From, To
 from app.metrics.periods import Period, Window, resolve
 from app.metrics.plan import Scope
 from app.metrics.predictive import MAX_TOP, PredictiveRequest
@@ -21,6 +21,7 @@ from app.metrics.rewards import LiabilityOut, RewardsMetricOut
 from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
 from app.rules.schemas import SLUG_PATTERN
+from app.schemas import Instant
 from app.segments import service as segments
 from app.segments.router import FrequencyDays
 

@@ -98,6 +98,8 @@ async def test_list_refuses_bad_filters(client: httpx.AsyncClient, admin_headers
         {"from": "2026-03-01", "to": "2026-02-01"},
         {"from": "2026-03-01", "to": "2026-02-28"},
         {"from": "2026-03-01T10:00:00"},  # no offset
+        {"to": "3"},  # not seconds since 1970: the document says ISO 8601
+        {"from": "1767225600.5"},
         {"type": "teleport"},
         {"customer_id": "has space"},
         {"cursor": "bm9wZQ"},

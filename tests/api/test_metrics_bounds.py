@@ -68,3 +68,13 @@ async def test_the_edges_of_the_range_are_answered(
     )
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "urn:reinforce:problem:insufficient-data"
+
+
+async def test_a_number_is_not_an_instant(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    # Read as seconds since 1970 it would be accepted; the document says ISO 8601 text.
+    for path in PATHS:
+        response = await client.get(path, params={"to": "1767225600"}, headers=admin_headers)
+        assert response.status_code == 422, (path, response.text)
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/to"]
