@@ -63,6 +63,15 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/customers/{customer_id}"): "update_customer",
     ("DELETE", "/v1/customers/{customer_id}"): "erase_customer",
     ("GET", "/v1/customers/{customer_id}/export"): "export_customer",
+    ("GET", "/v1/reports/events-per-day"): "get_events_per_day",
+    ("GET", "/v1/reports/points-per-week"): "get_points_per_week",
+    ("GET", "/v1/reports/tiers"): "get_tier_distribution",
+    ("GET", "/v1/reports/rules"): "get_rule_activity",
+    ("GET", "/v1/reports/cltv-distribution"): "get_cltv_distribution",
+    ("GET", "/v1/reports/at-risk"): "get_customers_at_risk",
+    ("GET", "/v1/feedback/detractors"): "list_detractors",
+    ("PUT", "/v1/feedback/{event_id}/follow-up"): "follow_up_feedback",
+    ("DELETE", "/v1/feedback/{event_id}/follow-up"): "clear_feedback_follow_up",
 }
 
 

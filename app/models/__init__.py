@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
+from app.models.feedback import FeedbackFollowUp
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
 from app.models.metric import CltvFit, CltvPrediction
 from app.models.rule import (
@@ -31,6 +32,7 @@ __all__ = [
     "CustomerPerk",
     "EntryKind",
     "Event",
+    "FeedbackFollowUp",
     "IdempotencyKey",
     "LedgerEntry",
     "MessageStatus",
