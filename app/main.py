@@ -20,11 +20,14 @@ from app.auth.scopes import Scope
 from app.auth.tokens import TokenCodec
 from app.config import Settings, get_settings
 from app.customers.router import router as customers_router
+from app.dashboard.router import router as dashboard_router
+from app.dashboard.router import static_files as dashboard_static
 from app.database import Database
 from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
+from app.feedback.router import router as feedback_router
 from app.health.router import router as health_router
 from app.ledger import jobs as ledger_jobs
 from app.ledger.policy import PointsPolicy
@@ -35,6 +38,7 @@ from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
+from app.reports.router import router as reports_router
 from app.rules.router import router as rules_router
 from app.shoppers.router import router as shoppers_router
 from app.webhooks import worker as webhook_worker
@@ -135,6 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(shoppers_router)
     app.include_router(metrics_router)
+    app.include_router(reports_router)
+    app.include_router(feedback_router)
+    app.include_router(dashboard_router)
+    app.mount("/dashboard/static", dashboard_static, name="dashboard-static")
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(
