@@ -192,6 +192,16 @@ def render(results: dict[str, Any]) -> str:
                 if timing["status"] == 200
                 else f"HTTP {timing['status']}",
             )
+        for label, timing in h.get("dashboard", {}).items():
+            row(
+                f"history {db}: {label}",
+                timing["seconds"],
+                " s",
+                "< 1.5 s",
+                _verdict(timing["seconds"], 1.5, False)
+                if timing["status"] == 200
+                else f"HTTP {timing['status']}",
+            )
     if isinstance(results.get("postgres"), str) and results["postgres"] != "ran":
         row("postgres", results["postgres"])
 
