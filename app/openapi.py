@@ -69,6 +69,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/reports/rules"): "get_rule_activity",
     ("GET", "/v1/reports/cltv-distribution"): "get_cltv_distribution",
     ("GET", "/v1/reports/at-risk"): "get_customers_at_risk",
+    ("GET", "/v1/reports/cltv-calibration"): "get_cltv_calibration",
     ("GET", "/v1/feedback/detractors"): "list_detractors",
     ("PUT", "/v1/feedback/{event_id}/follow-up"): "follow_up_feedback",
     ("DELETE", "/v1/feedback/{event_id}/follow-up"): "clear_feedback_follow_up",

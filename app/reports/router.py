@@ -12,7 +12,7 @@ from app.errors import problem_responses
 from app.metrics.parameters import From, To
 from app.metrics.periods import resolve
 from app.models.base import utcnow
-from app.reports import service, value
+from app.reports import calibration, service, value
 from app.reports.schemas import EventsPerDayOut, PointsPerWeekOut, RuleActivityOut, TiersOut
 
 router = APIRouter(
@@ -105,3 +105,23 @@ async def get_customers_at_risk(
     """Valuable customers the latest stored fit thinks are slipping away: P(alive) below
     `max_p_alive`, highest spend so far first. None stored is a `404 no-stored-fit`."""
     return await value.at_risk(session, limit, max_p_alive)
+
+
+@router.get(
+    "/cltv-calibration",
+    response_model=calibration.CalibrationOut,
+    responses=problem_responses(401, 403, 422),
+)
+async def get_cltv_calibration(
+    session: ReadSession,
+    end: To = None,
+    holdout_weeks: Annotated[
+        int, Query(ge=1, le=104, description="The holdout: the weeks before `to`.")
+    ] = 13,
+) -> calibration.CalibrationOut:
+    """BG/NBD fitted on the purchases before `to` minus the holdout, its predicted repeat
+    transactions in the holdout beside the observed ones, by frequency before the cut.
+    Nothing is stored. Too little data is a `422 insufficient-data`, a fit that does not
+    identify the model a `422 fit-failed`."""
+    window = resolve(None, end, utcnow())
+    return await calibration.calibration(session, window.end, holdout_weeks)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from app.auth.scopes import Scope
 from app.demo.history import synthetic_events
@@ -201,3 +202,54 @@ async def test_value_reports_read_the_latest_stored_fit(
     assert [c["customer_id"] for c in listed] == expected
     assert expected
     assert [c["lifetime_spend"] for c in listed] == [float(spent[c]) for c in expected]
+
+
+async def test_calibration_sets_the_holdout_beside_the_prediction(
+    client: httpx.AsyncClient, admin_headers: Headers
+) -> None:
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    events = synthetic_events(anchor, 1, 40)
+    for offset in range(0, len(events), 50):
+        await ingest(client, admin_headers, *events[offset : offset + 50])
+    to = anchor + timedelta(days=1)
+    cut = to - timedelta(weeks=8)
+    # The reference, from the posted purchases: purchase days before and after the cut.
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    for body in events:
+        if body["type"] != "purchase":
+            continue
+        at_ = datetime.fromisoformat(body["occurred_at"])
+        side = before if at_ < cut else after if at_ < to else None
+        if side is not None:
+            side.setdefault(body["customer_id"], set()).add(at_.astimezone(UTC).date().isoformat())
+    groups: dict[str, list[int]] = {}
+    for customer, days in before.items():
+        x = len(days) - 1
+        key = "7+" if x >= 7 else str(x)
+        groups.setdefault(key, []).append(len(after.get(customer, set())))
+
+    response = await client.get(
+        "/v1/reports/cltv-calibration",
+        params={"to": to.isoformat(), "holdout_weeks": 8},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {g["frequency"]: g["customers"] for g in body["groups"]} == {
+        k: len(v) for k, v in groups.items()
+    }
+    for group in body["groups"]:
+        observed = groups[group["frequency"]]
+        assert group["actual"] == pytest.approx(sum(observed) / len(observed), abs=1e-4)
+        assert group["predicted"] >= 0
+    for weeks in (0, 105):
+        bad = await client.get(
+            "/v1/reports/cltv-calibration", params={"holdout_weeks": weeks}, headers=admin_headers
+        )
+        assert bad.status_code == 422
+    empty = await client.get(
+        "/v1/reports/cltv-calibration", params={"to": "2000-01-01"}, headers=admin_headers
+    )
+    assert empty.status_code == 422
+    assert empty.json()["type"].endswith(":insufficient-data")

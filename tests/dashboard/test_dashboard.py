@@ -15,7 +15,7 @@ PAGES = {
     "overview": 2,
     "metrics": 1,
     "cohorts": 1,
-    "value": 3,
+    "value": 4,
     "programme": 2,
     "experiments": 0,
     "feedback": 1,

@@ -11,6 +11,21 @@ function pAlive({ r, alpha, a, b }, x, tx, T) {
   return 1 / (1 + (a / (b + x - 1)) * Math.pow((alpha + T) / (alpha + tx), r + x));
 }
 
+// The calibration fit on a 13-week holdout, or a shorter or longer one when the model is
+// not identified on that cut (a 422): the last refusal when none is.
+async function calibrated(to) {
+  let refusal = null;
+  for (const weeks of [13, 8, 26]) {
+    try {
+      return await api(`/v1/reports/cltv-calibration${query({ to, holdout_weeks: weeks })}`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 422)) throw error;
+      refusal = error;
+    }
+  }
+  return refusal;
+}
+
 export async function value() {
   let distribution;
   try {
@@ -33,10 +48,23 @@ export async function value() {
     return [note("No predictive CLTV fit is stored yet."), fit, status];
   }
   const ref = distribution.fit;
-  const [answer, risk] = await Promise.all([
+  const [answer, risk, holdout] = await Promise.all([
     api(`/v1/metrics/cltv${query({ method: "predictive", to: ref.window_to, from: ref.window_from, time_unit: ref.time_unit, top: 0 })}`),
     api("/v1/reports/at-risk?limit=15&max_p_alive=0.5"),
+    calibrated(ref.window_to),
   ]);
+  const calibration = holdout instanceof ApiError
+    ? el("figure", { class: "panel" }, el("figcaption", { text: "Calibration against a holdout" }), note(problemText(holdout)))
+    : chart(`Calibration against a ${holdout.holdout_weeks}-week holdout: repeat purchases per customer`, {
+      legend: { top: 0 }, grid: { left: 60, right: 16, top: 40, bottom: 60 },
+      xAxis: { type: "category", name: "repeat purchases before the holdout", nameLocation: "middle", nameGap: 28,
+        data: holdout.groups.map((g) => `${g.frequency} (${g.customers})`) },
+      yAxis: { type: "value", name: "in the holdout" },
+      series: [
+        { name: "observed", type: "line", data: holdout.groups.map((g) => g.actual) },
+        { name: "predicted (fit before the holdout)", type: "line", lineStyle: { type: "dashed" }, data: holdout.groups.map((g) => g.predicted) },
+      ],
+    });
   const histogram = chart(`Predicted CLTV over ${number(distribution.customers)} customers (fit of ${day(ref.fitted_at)})`, {
     grid: { left: 60, right: 16, top: 20, bottom: 60 },
     xAxis: { type: "category", name: "predicted CLTV", nameLocation: "middle", nameGap: 40,
@@ -69,7 +97,7 @@ export async function value() {
     number(c.lifetime_spend, 2), String(c.purchase_count), day(c.last_purchase_at), percent(c.p_alive), number(c.predicted_clv, 2),
   ]);
   return [
-    el("div", { class: "grid" }, histogram, matrix, alive),
+    el("div", { class: "grid" }, histogram, matrix, alive, calibration),
     el("h3", { text: "Top customers at risk: highest spend, P(alive) below 50%" }),
     rows.length ? table("Customers at risk", ["Customer", "Spend so far", "Purchases", "Last purchase", "P(alive)", "Predicted CLTV"], rows) : note("No customer is below 50% P(alive)."),
   ];
