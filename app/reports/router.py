@@ -13,7 +13,12 @@ from app.metrics.parameters import From, To
 from app.metrics.periods import resolve
 from app.models.base import utcnow
 from app.reports import calibration, service, value
-from app.reports.schemas import EventsPerDayOut, PointsPerWeekOut, RuleActivityOut, TiersOut
+from app.reports.schemas import (
+    EventsPerDayOut,
+    PointsPerWeekOut,
+    RuleActivityOut,
+    TierDistributionOut,
+)
 
 router = APIRouter(
     prefix="/v1/reports",
@@ -54,11 +59,11 @@ async def get_points_per_week(
     )
 
 
-@router.get("/tiers", response_model=TiersOut, responses=problem_responses(401, 403))
-async def get_tier_distribution(session: ReadSession) -> TiersOut:
+@router.get("/tiers", response_model=TierDistributionOut, responses=problem_responses(401, 403))
+async def get_tier_distribution(session: ReadSession) -> TierDistributionOut:
     """Customers by their current tier."""
     tiers = await service.tiers(session)
-    return TiersOut(tiers=tiers, customers=sum(t.customers for t in tiers))
+    return TierDistributionOut(tiers=tiers, customers=sum(t.customers for t in tiers))
 
 
 @router.get(

@@ -48,7 +48,7 @@ class TierCount(BaseModel):
     customers: int
 
 
-class TiersOut(BaseModel):
+class TierDistributionOut(BaseModel):
     tiers: list[TierCount] = Field(description="Customers by current tier, most first.")
     customers: int = Field(description="Every customer (erased ones included).")
 

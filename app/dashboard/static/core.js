@@ -23,7 +23,12 @@ export async function api(path, { method = "GET", body, key = getKey() } = {}) {
     credentials: "omit", cache: "no-store",
   });
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { detail: `The server answered ${response.status} with a body that is not JSON.` };
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
