@@ -20,12 +20,15 @@ from app.auth.scopes import Scope
 from app.auth.tokens import TokenCodec
 from app.config import Settings, get_settings
 from app.customers.router import router as customers_router
+from app.dashboard.router import router as dashboard_router
+from app.dashboard.router import static_files as dashboard_static
 from app.database import Database
 from app.errors import install_problem_handlers
 from app.events.committer import GroupCommitter
 from app.events.reads_router import router as event_reads_router
 from app.events.router import router as events_router
 from app.experiments.router import router as experiments_router
+from app.feedback.router import router as feedback_router
 from app.gamification import jobs as leaderboard_jobs
 from app.gamification.challenge_router import router as challenges_router
 from app.gamification.router import router as leaderboards_router
@@ -39,6 +42,7 @@ from app.middleware.metrics import RequestMetricsMiddleware
 from app.middleware.rate_limit import RateLimiter
 from app.migrations import head_revision
 from app.openapi import build_document, operation_id
+from app.reports.router import router as reports_router
 from app.rewards import jobs as coupon_jobs
 from app.rewards.checkout import router as checkout_router
 from app.rewards.router import router as rewards_router
@@ -167,6 +171,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(experiments_router)
     app.include_router(leaderboards_router)
     app.include_router(challenges_router)
+    app.include_router(reports_router)
+    app.include_router(feedback_router)
+    app.include_router(dashboard_router)
+    app.mount("/dashboard/static", dashboard_static, name="dashboard-static")
 
     # Innermost, so that a 413 still passes through CORS and gets a request id.
     app.add_middleware(

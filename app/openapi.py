@@ -121,6 +121,16 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PUT", "/v1/rules/streaks/{streak_id}"): "put_streak",
     ("GET", "/v1/rules/streaks/{streak_id}"): "get_streak",
     ("DELETE", "/v1/rules/streaks/{streak_id}"): "delete_streak",
+    ("GET", "/v1/reports/events-per-day"): "get_events_per_day",
+    ("GET", "/v1/reports/points-per-week"): "get_points_per_week",
+    ("GET", "/v1/reports/tiers"): "get_tier_distribution",
+    ("GET", "/v1/reports/rules"): "get_rule_activity",
+    ("GET", "/v1/reports/cltv-distribution"): "get_cltv_distribution",
+    ("GET", "/v1/reports/at-risk"): "get_customers_at_risk",
+    ("GET", "/v1/reports/cltv-calibration"): "get_cltv_calibration",
+    ("GET", "/v1/feedback/detractors"): "list_detractors",
+    ("PUT", "/v1/feedback/{event_id}/follow-up"): "follow_up_feedback",
+    ("DELETE", "/v1/feedback/{event_id}/follow-up"): "clear_feedback_follow_up",
 }
 
 

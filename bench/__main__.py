@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.migrations import upgrade
-from bench import floor, history, reads, rules, servers
+from bench import dashboard, floor, history, reads, rules, servers
 from bench.report import render
 
 ROOT = servers.ROOT
@@ -163,6 +163,7 @@ def read_side(database_url: str, workers: int) -> dict[str, Any]:
         timings["leaderboards"] = reads.time_leaderboard_reads(server, customers)
         timings["metrics"] = reads.time_metric_endpoints(server)
         timings["segments"] = reads.time_segment_counts(server)
+        timings["dashboard"] = dashboard.time_overview(server)
     return {
         "events": HISTORY_EVENTS,
         "customers": customers,

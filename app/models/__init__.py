@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.challenge import Challenge, ChallengeProgress
 from app.models.customer import Customer, CustomerBadge, CustomerPerk
 from app.models.event import Event, Order, Referral
+from app.models.feedback import FeedbackFollowUp
 from app.models.gamification import Leaderboard, LeaderboardPeriod, LeaderboardScore
 from app.models.ledger import EntryKind, IdempotencyKey, LedgerEntry, PointLot
 from app.models.metric import CltvFit, CltvPrediction
@@ -42,6 +43,7 @@ __all__ = [
     "Event",
     "Experiment",
     "ExperimentExposure",
+    "FeedbackFollowUp",
     "IdempotencyKey",
     "Leaderboard",
     "LeaderboardPeriod",

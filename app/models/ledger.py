@@ -46,7 +46,19 @@ class LedgerEntry(Base):
     """One signed movement of points. Rows are only ever inserted."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_customer_id_id", "customer_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_entries_customer_id_id", "customer_id", "id"),
+        # Reports by window (points per week, each rule's credits): a range read of the
+        # movements that never visits the table.
+        Index(
+            "ix_ledger_entries_occurred_at_kind",
+            "occurred_at",
+            "kind",
+            "points",
+            "rule_id",
+            "customer_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
