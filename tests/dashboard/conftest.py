@@ -3,6 +3,7 @@
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from app.demo.history import customer_id
 from app.demo.loader import load_demo
 from app.ledger.policy import PointsPolicy
 from tests.conftest import DatabaseFactory, make_settings
-from tests.factories import event, when
+from tests.factories import event, purchase, when
 from tests.server import PROJECT_ROOT, Server, running_server
 
 CHROMIUM = Path(os.environ.get("REINFORCE_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -53,6 +54,26 @@ async def _key(client: httpx.AsyncClient, *scopes: str) -> str:
     return secret
 
 
+async def _experiment(client: httpx.AsyncClient) -> None:
+    """A running experiment whose customers bought after its start, for the results chart."""
+    body = {
+        "id": "double-points",
+        "name": "Double points",
+        "variants": [{"id": "control", "weight": 50}, {"id": "double", "weight": 50}],
+        "salt": "dashboard",
+        "primary_metric": "revenue_per_customer",
+        "guardrails": ["points_cost_per_customer"],
+    }
+    assert (await client.post("/v1/experiments", json=body)).status_code == 201
+    started = await client.post("/v1/experiments/double-points/start")
+    assert started.status_code == 200, started.text
+    for index in range(1, 41):
+        order = purchase(customer_id(index), amount=f"{10 + index * 3}.00")
+        order["occurred_at"] = datetime.now(UTC).isoformat()  # after the start: exposed
+        answer = await client.post("/v1/events", json=order)
+        assert answer.status_code == 201, answer.text
+
+
 @pytest.fixture(scope="module")
 async def dashboard(databases: DatabaseFactory) -> AsyncIterator[Dashboard]:
     if not CHROMIUM.exists():
@@ -71,6 +92,7 @@ async def dashboard(databases: DatabaseFactory) -> AsyncIterator[Dashboard]:
                 detractors[body["id"]] = comment
             fit = await client.post("/v1/metrics/cltv/fits", json={})
             assert fit.status_code == 201, fit.text
+            await _experiment(client)
             dashboard = Dashboard(
                 server=server,
                 key=await _key(client, "metrics:read", "customers:read", "customers:write"),

@@ -158,39 +158,34 @@ export async function programme() {
         grid: { left: 140, right: 20, top: 10, bottom: 30 },
         yAxis: { type: "category", inverse: true, data: entries.map((e) => `${e.rank}. ${e.display_name || e.customer_id}`) },
         xAxis: { type: "value", name: "score" },
-        series: [{ name: "score", type: "bar", data: entries.map((e) => e.score) }],
+        series: [{ name: "score", type: "bar", data: entries.map((e) => Number(e.score)) }],
       }) : el("figure", { class: "panel" }, el("figcaption", { text: `Leaderboard: ${board.name || board.id}` }), note("Nobody ranked yet.")));
     });
   }
   return el("div", { class: "grid" }, parts);
 }
 
-// Experiment results: each metric's per-variant estimate with its 95% interval, drawn as a
-// point with whiskers. The interval is read from `ci` / `confidence_interval`, as a pair or
-// as {low, high} / {lower, upper}.
-function interval(estimate) {
-  const ci = estimate.ci || estimate.confidence_interval || estimate.interval;
-  if (Array.isArray(ci)) return ci;
-  if (ci && typeof ci === "object") return [ci.low ?? ci.lower, ci.high ?? ci.upper];
-  return [null, null];
-}
-
+// Experiment results (`GET /v1/experiments/{id}/results`): for each metric, each variant's
+// difference from the control (the first variant, at 0) with its 95% interval, drawn as a
+// point with whiskers.
 function experimentChart(experiment, results) {
   const variants = results.variants || [];
-  const metrics = new Set();
-  for (const variant of variants) for (const name of Object.keys(variant.metrics || {})) metrics.add(name);
-  const names = [...metrics];
+  const names = [...new Set(variants.flatMap((v) => (v.metrics || []).map((m) => m.metric)))];
   const figures = names.map((name) => {
-    const rows = variants.map((v) => ({ id: v.id || v.variant, estimate: (v.metrics || {})[name] || {} }));
-    const whiskers = rows.map((row, i) => [i, ...interval(row.estimate)]);
-    return chart(`${experiment.name || experiment.id}: ${name}`, {
+    const rows = variants.map((v, i) => {
+      const found = (v.metrics || []).find((m) => m.metric === name);
+      const estimate = (found && found.estimate) || {};
+      return { id: v.variant, difference: i === 0 ? 0 : estimate.difference ?? null, low: estimate.ci_low, high: estimate.ci_high };
+    });
+    const whiskers = rows.map((row, i) => [i, row.low, row.high]).filter((w) => w[1] != null && w[2] != null);
+    return chart(`${experiment.name || experiment.id}: ${name}, difference from ${rows[0] ? rows[0].id : "the control"} (95% interval)`, {
       grid: { left: 60, right: 16, top: 20, bottom: 40 },
       xAxis: { type: "category", data: rows.map((r) => r.id) },
       yAxis: { type: "value", scale: true },
       tooltip: { trigger: "item" },
       series: [
-        { name: "estimate", type: "scatter", symbolSize: 12, data: rows.map((r) => r.estimate.value ?? null) },
-        { name: "95% interval", type: "custom", data: whiskers.filter((w) => w[1] !== null && w[1] !== undefined),
+        { name: "difference", type: "scatter", symbolSize: 12, data: rows.map((r) => r.difference) },
+        { name: "95% interval", type: "custom", data: whiskers,
           renderItem: (params, api_) => {
             const low = api_.coord([api_.value(0), api_.value(1)]);
             const high = api_.coord([api_.value(0), api_.value(2)]);
