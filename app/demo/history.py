@@ -85,15 +85,16 @@ def _purchases(c: _Customer, anchor: datetime) -> float:
                   amount=f"{back:.2f}")  # fmt: skip
         if rng.random() < 0.3:
             c.add("review", at + timedelta(days=rng.uniform(1, 7)), rating=rng.randint(1, 5))
-        if rng.random() < 0.3:
+        if rng.random() < 0.2:
             csat = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 4])[0]
             c.add("feedback", at + timedelta(hours=rng.uniform(2, 48)), survey="csat", score=csat)
-        if rng.random() < 0.1:
+        if rng.random() < 0.05:
             c.add("social_engagement", at + timedelta(hours=3), network="instagram",
                   action="share")  # fmt: skip
         if rng.random() < leaving:
             break
-        at += timedelta(days=rng.expovariate(rate))
+        # A slow buyer's next gap can run past any calendar: beyond the history is enough.
+        at += timedelta(days=min(rng.expovariate(rate), 2 * HISTORY_DAYS))
     return leaving
 
 

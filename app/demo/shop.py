@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.database import Database
 from app.demo.history import customer_id
 from app.errors import ProblemError
+from app.ledger import service as ledger
 from app.models import Customer
 from app.rewards import catalog, claims, coupons, referrals
 from app.rewards.schemas import RewardIn
@@ -89,22 +90,24 @@ async def with_codes(database: Database, chunk: list[dict[str, Any]]) -> list[di
 
 
 async def claim_rewards(database: Database, rewards: list[str], first: int, last: int) -> int:
-    """Every tenth new customer claims the dearest reward they can have, and uses every
-    other coupon at checkout; answers the claims made."""
+    """Every twentieth new customer claims the dearest reward they can afford and have, and
+    every other coupon is used at checkout; answers the claims made."""
     made = 0
     async with database.sessionmaker() as session, session.begin():
-        for index in range(first, last + 1, 10):
-            who = customer_id(index)
-            if await session.get(Customer, who) is None:
+        costs = {r: catalog.document_of(await catalog.get(session, r)).cost_points for r in rewards}
+        for index in range(first, last + 1, 20):
+            customer = await session.get(Customer, customer_id(index))
+            if customer is None:
                 continue
-            for reward_id in rewards:
+            available = (await ledger.balance(session, customer)).available
+            for reward_id in (r for r in rewards if costs[r] <= available):
                 try:
                     async with session.begin_nested():
-                        claimed = await claims.claim(session, who, reward_id)
+                        claimed = await claims.claim(session, customer.id, reward_id)
                 except ProblemError:
-                    continue  # not enough points, not eligible, out of stock: the next one
+                    continue  # not eligible, over its limit, out of stock: the next one
                 made += 1
                 if made % 2:
-                    await coupons.redeem(session, claimed.coupon.code, f"{who}-checkout")
+                    await coupons.redeem(session, claimed.coupon.code, f"{customer.id}-checkout")
                 break
     return made
