@@ -85,10 +85,10 @@ def _purchases(c: _Customer, anchor: datetime) -> float:
                   amount=f"{back:.2f}")  # fmt: skip
         if rng.random() < 0.3:
             c.add("review", at + timedelta(days=rng.uniform(1, 7)), rating=rng.randint(1, 5))
-        if rng.random() < 0.2:
+        if rng.random() < 0.3:
             csat = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 4])[0]
             c.add("feedback", at + timedelta(hours=rng.uniform(2, 48)), survey="csat", score=csat)
-        if rng.random() < 0.05:
+        if rng.random() < 0.1:
             c.add("social_engagement", at + timedelta(hours=3), network="instagram",
                   action="share")  # fmt: skip
         if rng.random() < leaving:
