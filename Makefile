@@ -54,7 +54,9 @@ openapi: install
 # Models and migrations agree, checked on a throw-away SQLite database.
 check: install
 	rm -f var/check.db*
-	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/reinforce migrate
+	# Both steps through alembic and this checkout's alembic.ini, so that they read the same
+	# migrations even where the venv's installed package is another checkout's.
+	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/alembic upgrade head
 	REINFORCE_DATABASE_URL=sqlite+aiosqlite:///var/check.db $(BIN)/alembic check
 	rm -f var/check.db*
 
