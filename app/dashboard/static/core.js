@@ -33,29 +33,6 @@ export async function api(path, { method = "GET", body, key = getKey() } = {}) {
   return data;
 }
 
-// Routes of features this server may not have yet (rewards, leaderboards, experiments ...):
-// the OpenAPI document says which it serves, so the pages ask only for those.
-let documentPaths = null;
-export async function serves(path) {
-  if (documentPaths === null) {
-    const response = await fetch("/openapi.json", { credentials: "omit" });
-    documentPaths = response.ok ? new Set(Object.keys((await response.json()).paths || {})) : new Set();
-  }
-  return documentPaths.has(path);
-}
-
-// An optional route: null when the server does not serve it (absent from the document,
-// or answering 404 anyway).
-export async function optional(templatePath, path = templatePath) {
-  if (!(await serves(templatePath))) return null;
-  try {
-    return await api(path);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
-  }
-}
-
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -71,7 +48,6 @@ export function el(tag, attributes = {}, ...children) {
 }
 
 export function note(text) { return el("p", { class: "note", text }); }
-export const NOT_AVAILABLE = "Not available on this server.";
 
 export function windowDays() { return Number(document.getElementById("window-days").value); }
 

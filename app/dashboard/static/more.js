@@ -1,7 +1,7 @@
 // Customer value, Programme, Experiments and Customer lookup.
 
 import {
-  ApiError, NOT_AVAILABLE, api, chart, day, el, note, number, optional, percent, problemText,
+  ApiError, api, chart, day, el, note, number, percent, problemText,
   query, table, windowRange,
 } from "./core.js";
 
@@ -103,18 +103,13 @@ export async function value() {
   ];
 }
 
-function itemsOf(answer) {
-  if (!answer) return [];
-  return Array.isArray(answer) ? answer : answer.items || answer.rewards || answer.leaderboards || answer.experiments || [];
-}
-
 export async function programme() {
   const range = windowRange();
   const [rules, tiers, rewards, leaderboards] = await Promise.all([
     api(`/v1/reports/rules${query(range)}`),
     api("/v1/reports/tiers"),
-    optional("/v1/rewards"),
-    optional("/v1/leaderboards"),
+    api("/v1/rewards"),
+    api("/v1/leaderboards"),
   ]);
   const parts = [];
   parts.push(rules.rules.length ? chart("Rules: points credited in the window", {
@@ -131,10 +126,8 @@ export async function programme() {
     tooltip: { trigger: "item" }, legend: { bottom: 0 },
     series: [{ name: "customers", type: "pie", radius: ["35%", "65%"], data: tiers.tiers.map((t) => ({ name: t.tier ?? "no tier", value: t.customers })) }],
   }));
-  const rewardItems = itemsOf(rewards);
-  const rewardsPart = rewards === null
-    ? el("figure", { class: "panel" }, el("figcaption", { text: "Rewards and coupons" }), note(NOT_AVAILABLE))
-    : rewardItems.length ? chart("Rewards: cost in points and stock left", {
+  const rewardItems = rewards.items;
+  const rewardsPart = rewardItems.length ? chart("Rewards: cost in points and stock left", {
       legend: { top: 0 }, grid: { left: 60, right: 16, top: 40, bottom: 60 },
       xAxis: { type: "category", data: rewardItems.map((r) => r.name || r.id) },
       yAxis: { type: "value" },
@@ -144,10 +137,8 @@ export async function programme() {
       ],
     }) : el("figure", { class: "panel" }, el("figcaption", { text: "Rewards and coupons" }), note("No rewards in the catalog yet."));
   parts.push(rewardsPart);
-  const boards = itemsOf(leaderboards).slice(0, 3);
-  if (leaderboards === null) {
-    parts.push(el("figure", { class: "panel" }, el("figcaption", { text: "Leaderboards" }), note(NOT_AVAILABLE)));
-  } else if (!boards.length) {
+  const boards = leaderboards.items.slice(0, 3);
+  if (!boards.length) {
     parts.push(el("figure", { class: "panel" }, el("figcaption", { text: "Leaderboards" }), note("No leaderboards defined yet.")));
   } else {
     const standings = await Promise.all(boards.map((board) =>
@@ -203,9 +194,7 @@ function experimentChart(experiment, results) {
 }
 
 export async function experiments() {
-  const listed = await optional("/v1/experiments");
-  if (listed === null) return note(NOT_AVAILABLE);
-  const items = itemsOf(listed);
+  const items = (await api("/v1/experiments")).items;
   if (!items.length) return note("No experiments defined yet.");
   const results = await Promise.all(items.map((e) =>
     api(`/v1/experiments/${encodeURIComponent(e.id)}/results`).catch(() => null)));
@@ -222,7 +211,7 @@ export async function lookup() {
     try {
       const path = `/v1/customers/${encodeURIComponent(id)}`;
       const [customer, ledger, coupons] = await Promise.all([
-        api(path), api(`${path}/ledger?limit=200`), optional("/v1/customers/{customer_id}/coupons", `${path}/coupons`),
+        api(path), api(`${path}/ledger?limit=200`), api(`${path}/coupons`),
       ]);
       output.replaceChildren(...profile(customer, ledger.items, coupons));
     } catch (error) {
@@ -250,12 +239,12 @@ function profile(customer, entries, coupons) {
   // The newest entries only: start from what the balance was before the oldest of them.
   let balance = (points.available ?? 0) + (points.pending ?? 0) - entries.reduce((sum, e) => sum + e.points, 0);
   const timeline = chronological.map((e) => { balance += e.points; return [e.occurred_at, balance, e.kind, e.points, e.reason]; });
-  const couponItems = itemsOf(coupons);
+  const couponItems = coupons.items;
   return [
     el("h3", { text: customer.profile.display_name ? `${customer.profile.display_name} (${customer.id})` : customer.id }),
     el("div", { class: "cards" }, facts.map(([label, text]) => el("div", { class: "card" }, el("div", { class: "label", text: label }), el("div", { class: "value", text })))),
     el("p", {}, el("strong", { text: "Badges: " }), customer.badges.length ? customer.badges.map((b) => b.badge).join(", ") : "none"),
-    el("p", {}, el("strong", { text: "Coupons: " }), coupons === null ? NOT_AVAILABLE : couponItems.length ? couponItems.map((c) => `${c.code} (${c.status})`).join(", ") : "none"),
+    el("p", {}, el("strong", { text: "Coupons: " }), couponItems.length ? couponItems.map((c) => `${c.code} (${c.status})`).join(", ") : "none"),
     timeline.length ? chart("Ledger timeline: balance after each movement", {
       tooltip: { trigger: "axis", formatter: (p) => { const d = timeline[p[0].dataIndex]; return `${day(d[0])}: ${d[2]} ${d[3] > 0 ? "+" : ""}${d[3]} (${d[4]}), balance ${d[1]}`; } },
       grid: { left: 60, right: 16, top: 20, bottom: 40 },

@@ -2,7 +2,7 @@
 
 import {
   ApiError, api, chart, day, el, note, number, percent, problemText, query, sparkline, table,
-  windowDays, windowRange, optional,
+  windowDays, windowRange,
 } from "./core.js";
 
 const fraction = (v) => percent(v);
@@ -92,8 +92,7 @@ export async function overview() {
 const METRIC_NAMES = KPIS.map(([name, label]) => [name, label]);
 
 export async function metrics() {
-  const segments = await optional("/v1/segments");
-  const segmentItems = segments ? (Array.isArray(segments) ? segments : segments.items || []) : [];
+  const segmentItems = (await api("/v1/segments")).items;
   const output = el("div", { "aria-live": "polite" });
   const metricSelect = el("select", { id: "metric-name" }, METRIC_NAMES.map(([v, l]) => el("option", { value: v, text: l })));
   const viewSelect = el("select", { id: "metric-view" },
