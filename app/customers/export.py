@@ -106,49 +106,16 @@ async def _orders(session: AsyncSession, customer_id: str) -> list[OrderOut]:
     return [OrderOut.model_validate(o) for o in rows]
 
 
-async def _referrals(session: AsyncSession, customer_id: str) -> list[ExportedReferral]:
-    rows = await session.scalars(
-        select(Referral)
-        .where(Referral.referrer_id == customer_id)
-        .order_by(Referral.occurred_at, Referral.referred_customer_id)
-    )
-    return [ExportedReferral.model_validate(r) for r in rows]
+def _rows(schema: Any, column: Any, *order: Any) -> Reader:
+    """A section that is the customer's rows of one table, each as ``schema``."""
 
+    async def read(session: AsyncSession, customer_id: str) -> list[Any]:
+        rows = await session.scalars(
+            select(column.class_).where(column == customer_id).order_by(*order)
+        )
+        return [schema.model_validate(r) for r in rows]
 
-async def _experiments(session: AsyncSession, customer_id: str) -> list[ExportedExposure]:
-    rows = await session.scalars(
-        select(ExperimentExposure)
-        .where(ExperimentExposure.customer_id == customer_id)
-        .order_by(ExperimentExposure.exposed_at, ExperimentExposure.experiment_id)
-    )
-    return [ExportedExposure.model_validate(r) for r in rows]
-
-
-async def _scores(session: AsyncSession, customer_id: str) -> list[ExportedScore]:
-    rows = await session.scalars(
-        select(LeaderboardScore)
-        .where(LeaderboardScore.customer_id == customer_id)
-        .order_by(LeaderboardScore.leaderboard_id, LeaderboardScore.period_key)
-    )
-    return [ExportedScore.model_validate(r) for r in rows]
-
-
-async def _streaks(session: AsyncSession, customer_id: str) -> list[ExportedStreak]:
-    rows = await session.scalars(
-        select(CustomerStreak)
-        .where(CustomerStreak.customer_id == customer_id)
-        .order_by(CustomerStreak.streak_id)
-    )
-    return [ExportedStreak.model_validate(r) for r in rows]
-
-
-async def _challenges(session: AsyncSession, customer_id: str) -> list[ExportedChallengeProgress]:
-    rows = await session.scalars(
-        select(ChallengeProgress)
-        .where(ChallengeProgress.customer_id == customer_id)
-        .order_by(ChallengeProgress.challenge_id)
-    )
-    return [ExportedChallengeProgress.model_validate(r) for r in rows]
+    return read
 
 
 SECTIONS: dict[str, Reader] = {
@@ -158,11 +125,28 @@ SECTIONS: dict[str, Reader] = {
     "perks": _perks,
     "survey_answers": _survey_answers,
     "orders": _orders,
-    "referrals": _referrals,
-    "experiments": _experiments,
-    "leaderboard_scores": _scores,
-    "streaks": _streaks,
-    "challenges": _challenges,
+    "referrals": _rows(
+        ExportedReferral,
+        Referral.referrer_id,
+        Referral.occurred_at,
+        Referral.referred_customer_id,
+    ),
+    "experiments": _rows(
+        ExportedExposure,
+        ExperimentExposure.customer_id,
+        ExperimentExposure.exposed_at,
+        ExperimentExposure.experiment_id,
+    ),
+    "leaderboard_scores": _rows(
+        ExportedScore,
+        LeaderboardScore.customer_id,
+        LeaderboardScore.leaderboard_id,
+        LeaderboardScore.period_key,
+    ),
+    "streaks": _rows(ExportedStreak, CustomerStreak.customer_id, CustomerStreak.streak_id),
+    "challenges": _rows(
+        ExportedChallengeProgress, ChallengeProgress.customer_id, ChallengeProgress.challenge_id
+    ),
 }
 
 
