@@ -17,8 +17,8 @@ from sqlalchemy import BindParameter, Select, and_, bindparam, case, func, or_, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.customers import facts
-from app.customers.facts import DEFAULT_FREQUENCY_DAYS, FactsQuery
+from app.customers.facts import DEFAULT_FREQUENCY_DAYS
+from app.events import targeting
 from app.events.types import EventType
 from app.gamification.challenges import challenge_set
 from app.models import (
@@ -29,8 +29,6 @@ from app.models import (
     CustomerPerk,
     CustomerStreak,
     Event,
-    Experiment,
-    ExperimentExposure,
     Leaderboard,
     Order,
     PointLot,
@@ -40,11 +38,10 @@ from app.models import (
     RewardCode,
     RuleBudget,
     RuleLimitCounter,
-    Segment,
     Streak,
     WebhookSubscription,
 )
-from app.models.base import table_of
+from app.models.base import in_list, table_of
 from app.rules import referrals
 from app.rules.active import ActiveRuleset
 from app.rules.limits import period_key
@@ -57,10 +54,8 @@ from app.rules.unit import (
     Perk,
     Progress,
     RewardState,
-    RunningExperiment,
     UnitState,
 )
-from app.segments import service as segments
 
 T = TypeVar("T")
 
@@ -71,12 +66,10 @@ LOTS = table_of(PointLot)
 ORDERS = table_of(Order)
 
 
-def _in(column: Any, name: str) -> Any:
-    return column.in_(bindparam(name, expanding=True))
-
-
-_STORED = select(EVENTS.c.id, EVENTS.c.body_hash, EVENTS.c.response).where(_in(EVENTS.c.id, "ids"))
-_CUSTOMERS = select(CUSTOMERS).where(_in(CUSTOMERS.c.id, "ids")).order_by(CUSTOMERS.c.id)
+_STORED = select(EVENTS.c.id, EVENTS.c.body_hash, EVENTS.c.response).where(
+    in_list(EVENTS.c.id, "ids")
+)
+_CUSTOMERS = select(CUSTOMERS).where(in_list(CUSTOMERS.c.id, "ids")).order_by(CUSTOMERS.c.id)
 _CUSTOMERS_LOCKED = _CUSTOMERS.with_for_update()
 
 
@@ -96,7 +89,7 @@ def _balance_statement() -> Select[Any]:
             total(and_(alive, LOTS.c.available_at > now)),
             total(LOTS.c.expires_at <= now),
         )
-        .where(_in(LOTS.c.customer_id, "ids"), LOTS.c.remaining != 0)
+        .where(in_list(LOTS.c.customer_id, "ids"), LOTS.c.remaining != 0)
         .group_by(LOTS.c.customer_id)
     )
 
@@ -105,38 +98,40 @@ _BALANCES = _balance_statement()
 _OPEN_LOTS = (
     select(LOTS)
     .where(
-        _in(LOTS.c.customer_id, "ids"),
+        in_list(LOTS.c.customer_id, "ids"),
         LOTS.c.remaining > 0,
         or_(LOTS.c.expires_at.is_(None), LOTS.c.expires_at > bindparam("now")),
     )
     .order_by(LOTS.c.id)
 )
 _BADGES = select(CustomerBadge.customer_id, CustomerBadge.badge).where(
-    _in(CustomerBadge.customer_id, "ids")
+    in_list(CustomerBadge.customer_id, "ids")
 )
-_PERKS = select(table_of(CustomerPerk)).where(_in(CustomerPerk.customer_id, "ids"))
+_PERKS = select(table_of(CustomerPerk)).where(in_list(CustomerPerk.customer_id, "ids"))
 _COUNTERS = select(
     RuleLimitCounter.rule_id,
     RuleLimitCounter.customer_id,
     RuleLimitCounter.period_key,
     RuleLimitCounter.count,
 ).where(
-    _in(RuleLimitCounter.customer_id, "ids"),
-    _in(RuleLimitCounter.rule_id, "rules"),
-    _in(RuleLimitCounter.period_key, "keys"),
+    in_list(RuleLimitCounter.customer_id, "ids"),
+    in_list(RuleLimitCounter.rule_id, "rules"),
+    in_list(RuleLimitCounter.period_key, "keys"),
 )
-_BUDGETS = select(RuleBudget.rule_id, RuleBudget.issued).where(_in(RuleBudget.rule_id, "ids"))
+_BUDGETS = select(RuleBudget.rule_id, RuleBudget.issued).where(in_list(RuleBudget.rule_id, "ids"))
 _BUDGETS_LOCKED = _BUDGETS.order_by(RuleBudget.rule_id).with_for_update()
 _BUDGET_ROWS = postgresql.insert(table_of(RuleBudget)).on_conflict_do_nothing(
     index_elements=["rule_id"]
 )
-_ORDERS = select(ORDERS).where(_in(ORDERS.c.id, "ids"))
-_REFERRED = select(Referral.referred_customer_id).where(_in(Referral.referred_customer_id, "ids"))
+_ORDERS = select(ORDERS).where(in_list(ORDERS.c.id, "ids"))
+_REFERRED = select(Referral.referred_customer_id).where(
+    in_list(Referral.referred_customer_id, "ids")
+)
 _REFERRAL_CODES = select(ReferralCode.code, ReferralCode.customer_id).where(
-    _in(ReferralCode.code, "codes")
+    in_list(ReferralCode.code, "codes")
 )
 _REFERRALS_MADE = select(Referral.referrer_id, Referral.occurred_at).where(
-    _in(Referral.referrer_id, "ids")
+    in_list(Referral.referrer_id, "ids")
 )
 _BOARDS = select(
     Leaderboard.id,
@@ -148,7 +143,7 @@ _BOARDS = select(
 _STREAKS = select(Streak.id, Streak.event_types, Streak.period, Streak.grace).order_by(Streak.id)
 _CUSTOMER_STREAKS = select(
     CustomerStreak.streak_id, CustomerStreak.customer_id, CustomerStreak.periods
-).where(_in(CustomerStreak.customer_id, "ids"))
+).where(in_list(CustomerStreak.customer_id, "ids"))
 _CHALLENGES = (
     select(
         Challenge.id,
@@ -164,7 +159,7 @@ _CHALLENGES = (
     .where(Challenge.deleted_at.is_(None))
     .order_by(Challenge.id)
 )
-_PROGRESS = select(table_of(ChallengeProgress)).where(_in(ChallengeProgress.customer_id, "ids"))
+_PROGRESS = select(table_of(ChallengeProgress)).where(in_list(ChallengeProgress.customer_id, "ids"))
 _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
     WebhookSubscription.enabled.is_(True)
 )
@@ -172,7 +167,7 @@ _SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.event_types)
 REWARDS = table_of(Reward)
 _REWARDS = (
     select(REWARDS)
-    .where(_in(REWARDS.c.id, "ids"), REWARDS.c.deleted_at.is_(None))
+    .where(in_list(REWARDS.c.id, "ids"), REWARDS.c.deleted_at.is_(None))
     .order_by(REWARDS.c.id)
 )
 _REWARDS_LOCKED = _REWARDS.with_for_update()
@@ -183,29 +178,6 @@ _FREE_CODES = (
     .limit(bindparam("n"))
     .with_for_update(skip_locked=True)
 )
-_SEGMENTS = select(Segment.id, Segment.condition).order_by(Segment.id)
-_RUNNING = (
-    select(
-        Experiment.id,
-        Experiment.variants,
-        Experiment.salt,
-        Experiment.segment_id,
-        Experiment.started_at,
-        Segment.condition,
-    )
-    .outerjoin(Segment, Segment.id == Experiment.segment_id)
-    .where(Experiment.status == "running")
-    .order_by(Experiment.id)
-)
-_EXPOSED = select(
-    ExperimentExposure.experiment_id,
-    ExperimentExposure.customer_id,
-    ExperimentExposure.variant,
-    ExperimentExposure.would_have,
-).where(
-    _in(ExperimentExposure.customer_id, "ids"), _in(ExperimentExposure.experiment_id, "experiments")
-)
-
 Subscriptions = list[tuple[uuid.UUID, list[str]]]
 
 
@@ -276,63 +248,6 @@ async def _rewards(conn: AsyncConnection, unit: UnitState, ids: list[str], event
         unit.rewards[reward.id] = reward
 
 
-async def _targeting(
-    conn: AsyncConnection,
-    unit: UnitState,
-    ruleset: ActiveRuleset,
-    existing: list[str],
-    frequency_days: int,
-) -> None:
-    """The targeting facts and segments the rules read, as of the unit's start."""
-    query = await FactsQuery(unit.now, frequency_days).prepare(conn, ruleset.targeting)
-    if ruleset.targeting:
-        for customer_id, row in (
-            await facts.read(conn, query, ruleset.targeting, existing)
-        ).items():
-            customer = unit.customers[customer_id]
-            for name in ruleset.targeting:
-                setattr(customer, name, row[name])
-    if ruleset.reads_segments:
-        saved = [
-            (row.id, segments.stored_condition(row.condition))
-            for row in await conn.execute(_SEGMENTS)
-        ]
-        inside = await segments.memberships(conn, saved, existing, unit.now, frequency_days)
-        for customer_id, ids in inside.items():
-            unit.customers[customer_id].segments = frozenset(ids)
-
-
-async def _experiments(
-    conn: AsyncConnection, unit: UnitState, existing: list[str], frequency_days: int
-) -> None:
-    """The running experiments, who of the unit is already exposed, and who is in their
-    audiences (as of the unit's start)."""
-    audiences: dict[str, Any] = {}
-    for row in await conn.execute(_RUNNING):
-        unit.experiments.append(
-            RunningExperiment(
-                row.id,
-                tuple((v["id"], int(v["weight"])) for v in row.variants),
-                row.salt,
-                row.segment_id,
-                row.started_at,
-            )
-        )
-        if row.segment_id is not None:
-            audiences[row.segment_id] = segments.stored_condition(row.condition)
-    if not unit.experiments or not existing:
-        return
-    parameters = {"ids": existing, "experiments": [e.id for e in unit.experiments]}
-    for row in await conn.execute(_EXPOSED, parameters):
-        unit.exposed[(row[0], row[1])] = row.variant
-        unit.would_have[(row[0], row[1])] = dict(row.would_have)
-    if audiences:
-        inside = await segments.memberships(
-            conn, list(audiences.items()), existing, unit.now, frequency_days
-        )
-        unit.audiences.update((c, frozenset(ids)) for c, ids in inside.items())
-
-
 async def state(
     conn: AsyncConnection,
     ruleset: ActiveRuleset,
@@ -387,14 +302,14 @@ async def state(
                     row.rule_id,
                 )
         if ruleset.targeting or ruleset.reads_segments:
-            await _targeting(conn, unit, ruleset, existing, frequency_days)
+            await targeting.facts_and_segments(conn, unit, ruleset, existing, frequency_days)
         refunding = sorted(
             {e.customer_id for e in events if e.type is EventType.refund} & set(existing)
         )
         if refunding:
             for row in await conn.execute(_OPEN_LOTS, {"ids": refunding, "now": now}):
                 unit.customers[row.customer_id].lots.append(_state(Lot, row))
-    await _experiments(conn, unit, existing, frequency_days)
+    await targeting.experiments(conn, unit, existing, frequency_days)
     # The referral events the codes may derive fire the referrers' rules: their limits and
     # budgets are read as the posted events' are.
     derived = [

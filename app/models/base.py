@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, bindparam
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -64,6 +64,12 @@ class Base(DeclarativeBase):
 def table_of(model: type[Base]) -> Table:
     """A mapped class's table, for Core statements that return no objects."""
     return cast(Table, model.__table__)
+
+
+def in_list(column: Any, name: str) -> Any:
+    """``column IN (:name)``, the list given at execution: one compiled statement serves
+    every unit, however many ids it names."""
+    return column.in_(bindparam(name, expanding=True))
 
 
 def utcnow() -> datetime:
