@@ -101,8 +101,8 @@ export async function metrics() {
     el("option", { value: "channel", text: "Breakdown by channel" }));
   const intervalSelect = el("select", { id: "metric-interval" },
     ["day", "week", "month"].map((v) => el("option", { value: v, text: v, selected: v === "week" })));
-  const segmentSelect = el("select", { id: "metric-segment", disabled: !segments },
-    el("option", { value: "", text: segments ? "Every customer" : "Segments: not available on this server" }),
+  const segmentSelect = el("select", { id: "metric-segment" },
+    el("option", { value: "", text: "Every customer" }),
     segmentItems.map((s) => el("option", { value: s.id, text: s.name || s.id })));
 
   async function draw() {
