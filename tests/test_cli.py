@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from app.config import Settings
+from tests.conftest import make_settings
 from tests.server import PROJECT_ROOT, free_port
 
 REINFORCE = str(Path(sys.executable).parent / "reinforce")
@@ -19,6 +22,13 @@ def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [REINFORCE, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
     )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # A key revoked by another process reaches a server within its key cache's lifetime
+    # (REINFORCE_API_KEY_CACHE_SECONDS); this server keeps none, so it is refused at once.
+    return make_settings(database_url, api_key_cache_seconds=0)
 
 
 async def test_keys_list_and_revoke(database_url: str, client: httpx.AsyncClient) -> None:

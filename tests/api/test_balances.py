@@ -33,7 +33,6 @@ async def workload_app(database_url: str, request: pytest.FixtureRequest) -> Asy
         points_pending_days=7,
         points_validity_days=30,
         refund_allow_negative_balance=request.param,
-        rate_limit="",  # a workload's burst is not what this test is about
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -51,14 +51,14 @@ async def _running(database_url: str, **settings: Any) -> AsyncIterator[Running]
 @pytest.fixture
 async def grouped(database_url: str) -> AsyncIterator[Running]:
     """Posts made together wait long enough to share one unit."""
-    async for running in _running(database_url, ingest_group_wait_ms=50, rate_limit=""):
+    async for running in _running(database_url, ingest_group_wait_ms=50):
         yield running
 
 
 @pytest.fixture
 async def alone(database_url: str) -> AsyncIterator[Running]:
     """Every post is a unit of its own."""
-    async for running in _running(database_url, ingest_group_max=1, rate_limit=""):
+    async for running in _running(database_url, ingest_group_max=1):
         yield running
 
 
