@@ -1,6 +1,7 @@
 """Experiments: definitions, their lifecycle (draft -> running -> stopped), assignments."""
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,7 +110,11 @@ async def update(session: AsyncSession, experiment_id: str, body: ExperimentPatc
     return experiment
 
 
-async def start(session: AsyncSession, experiment_id: str) -> Experiment:
+async def start(
+    session: AsyncSession, experiment_id: str, *, at: datetime | None = None
+) -> Experiment:
+    """Start a draft, now; or ``at`` an earlier time, for a history loaded afterwards (the
+    demo's), whose events from then on expose their customers."""
     experiment = await get(session, experiment_id, lock=True)
     if experiment.status != "draft":
         raise ExperimentState(
@@ -117,7 +122,8 @@ async def start(session: AsyncSession, experiment_id: str) -> Experiment:
             extra={"experiment_id": experiment_id, "status": experiment.status},
         )
     experiment.status = "running"
-    experiment.started_at = experiment.updated_at = utcnow()
+    experiment.updated_at = utcnow()
+    experiment.started_at = at or experiment.updated_at
     await session.flush()
     return experiment
 
