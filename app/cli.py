@@ -124,7 +124,7 @@ def leaderboards_close() -> None:
 def demo(
     customers: Annotated[
         int, typer.Option(min=1, max=100_000, help="Synthetic customers in all.")
-    ] = 200,
+    ] = 500,
 ) -> None:
     """Load the starter rules and a year of synthetic customers. Safe to rerun; a larger
     --customers adds the customers beyond those already there."""
@@ -156,6 +156,8 @@ def demo(
                 f"customers ({summary.customers_before} before); "
                 f"{summary.claims} rewards claimed"
             )
+            refused = summary.fit_refused
+            typer.echo(f"predictive fit: {'not stored: ' + refused if refused else 'stored'}")
 
     asyncio.run(_demo())
 

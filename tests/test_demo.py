@@ -66,9 +66,10 @@ async def test_demo_twice_then_a_purchase_explains_itself(
     assert ledger_after.json() == ledger_before.json()
 
     rules = (await client.get("/v1/rules", headers=admin_headers)).json()
-    assert sorted(r["id"] for r in rules["items"]) == sorted(i for i, _ in STARTER_RULES)
-    # Each starter rule and the tier ladder were one change each.
-    assert rules["ruleset_version"] == len(STARTER_RULES) + 1
+    expected_rules = [*(i for i, _ in STARTER_RULES), "demo-double-points"]
+    assert sorted(r["id"] for r in rules["items"]) == sorted(expected_rules)
+    # Each starter rule, the tier ladder and the experiment's treatment: a change each.
+    assert rules["ruleset_version"] == len(STARTER_RULES) + 2
 
     response = await client.post(
         "/v1/events?explain=true", json=purchase("newcomer", amount="80"), headers=admin_headers
@@ -88,6 +89,7 @@ async def test_demo_twice_then_a_purchase_explains_itself(
         "gold-multiplier",
         "referral-welcome",
         "weekly-regular",
+        "demo-double-points",
     }
     assert reasons["referral-welcome"] == (
         "none of: event.referred eq true was false (value false); "
@@ -98,7 +100,15 @@ async def test_demo_twice_then_a_purchase_explains_itself(
 async def test_the_demo_fills_every_metric_and_the_predictive_fit(
     database_url: str, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    assert "0 refused" in _demo(database_url, customers=300)
+    output = _demo(database_url, customers=300)
+    assert "0 refused" in output
+    assert "predictive fit: stored" in output
+    # The demo's own fit is stored: the value reports read it.
+    stored = await client.get("/v1/reports/cltv-distribution", headers=admin_headers)
+    assert stored.status_code == 200, stored.text
+    assert sum(b["customers"] for b in stored.json()["bins"]) > 0
+    await _the_experiment_ran_on_the_history(client, admin_headers, customers=300)
+
     # The metrics' windows end at the end of today: the fit stored for it is the summary's.
     today = {"to": datetime.now(UTC).date().isoformat()}
     fit = await client.post("/v1/metrics/cltv/fits", json=today, headers=admin_headers, timeout=120)
@@ -166,3 +176,45 @@ async def test_the_demo_shows_a_leaderboard_a_streak_and_a_challenge(
     assert [s["streak_id"] for s in customer["streaks"]] == ["weekly-purchase"]
     challenges = await client.get("/v1/customers/demo-c001/challenges", headers=admin_headers)
     assert [c["challenge_id"] for c in challenges.json()["items"]] == ["three-reviews"]
+
+
+async def _the_experiment_ran_on_the_history(
+    client: httpx.AsyncClient, headers: dict[str, str], customers: int
+) -> None:
+    """The demo's experiment started eight weeks before the history's end; its audience is
+    customers with two purchases or more, and only the double variant's points double."""
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    experiment = (await client.get("/v1/experiments/demo-double-points", headers=headers)).json()
+    assert experiment["status"] == "running"
+    started = datetime.fromisoformat(experiment["started_at"])
+    assert started == anchor - timedelta(weeks=8)
+    purchases: dict[str, list[datetime]] = {}
+    for body in synthetic_events(anchor, 1, customers):
+        if body["type"] == "purchase":
+            when = datetime.fromisoformat(body["occurred_at"])
+            purchases.setdefault(body["customer_id"], []).append(when)
+    exposed = {"control": 0, "double": 0}
+    treated = 0
+    for index in range(1, 61):
+        customer = f"demo-c{index:03d}"
+        path = f"/v1/experiments/demo-double-points/assignments/{customer}"
+        assignment = (await client.get(path, headers=headers)).json()
+        ledger = await client.get(f"/v1/customers/{customer}/ledger?limit=100", headers=headers)
+        assert ledger.status_code == 200, ledger.text
+        doubled = [e for e in ledger.json()["items"] if e["rule_id"] == "demo-double-points"]
+        if not assignment["exposed"]:
+            assert not doubled, customer
+            continue
+        exposed_at = datetime.fromisoformat(assignment["exposed_at"])
+        assert exposed_at >= started
+        # In the audience: two purchases before the one that exposed them, at least.
+        assert sum(when < exposed_at for when in purchases[customer]) >= 2, customer
+        assert all(datetime.fromisoformat(e["occurred_at"]) >= exposed_at for e in doubled)
+        # Any event can expose; the treatment doubles the purchases from then on.
+        bought_since = any(when >= exposed_at for when in purchases[customer])
+        assert bool(doubled) == (assignment["variant"] == "double" and bought_since), customer
+        exposed[assignment["variant"]] += 1
+        treated += bool(doubled)
+    assert exposed["control"] > 0, exposed
+    assert exposed["double"] > 0, exposed
+    assert treated > 0

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from app.database import Database
-from app.demo import shop
+from app.demo import lab, shop
 from app.demo.history import DEMO_PREFIX, synthetic_events
 from app.events import pipeline
 from app.events.schemas import AnyEvent, EventIn
@@ -45,11 +45,13 @@ class DemoSummary:
     events_processed: int = 0
     events_refused: int = 0
     claims: int = 0
+    # Why the predictive fit was not stored, when it was not.
+    fit_refused: str | None = None
 
 
-async def load_starter(database: Database) -> tuple[int, int, int]:
-    """Store the starter streaks, leaderboards, challenges, rules and tier ladder; answers
-    (rules stored, unchanged, ruleset version)."""
+async def load_starter(database: Database, history_end: datetime) -> tuple[int, int, int]:
+    """Store the starter streaks, leaderboards, challenges, rules and tier ladder, and the
+    demo's experiment; answers (starter rules stored, unchanged, ruleset version)."""
     stored = unchanged = 0
     async with database.sessionmaker() as session, session.begin():
         # Streaks first: the rules read their facts.
@@ -75,6 +77,7 @@ async def load_starter(database: Database) -> tuple[int, int, int]:
                     continue
             unchanged += 1
         await service.replace_tiers(session, starter_tiers())
+        await lab.load_experiment(session, history_end)
         version = await service.current_version(session)
     return stored, unchanged, version
 
@@ -104,16 +107,17 @@ async def load_demo(
     database: Database,
     policy: PointsPolicy,
     *,
-    customers: int = 200,
+    customers: int = 500,
     progress: Progress = _quietly,
 ) -> DemoSummary:
-    stored, unchanged, version = await load_starter(database)
+    anchor = _anchor()
+    stored, unchanged, version = await load_starter(database, anchor)
     before = await _loaded(database)
     summary = DemoSummary(stored, unchanged, version, before, max(customers - before, 0))
     if customers <= before:
         return summary
     rewards = await shop.load_catalog(database)
-    bodies = synthetic_events(_anchor(), before + 1, customers)
+    bodies = synthetic_events(anchor, before + 1, customers)
     with progress(len(bodies), "demo events") as advance:
         for offset in range(0, len(bodies), _CHUNK):
             chunk = await shop.with_codes(database, bodies[offset : offset + _CHUNK])
@@ -125,4 +129,5 @@ async def load_demo(
                     summary.events_processed += 1
             advance(min(_CHUNK, len(bodies) - offset))
     summary.claims = await shop.claim_rewards(database, rewards, before + 1, customers)
+    summary.fit_refused = await lab.store_fit(database, anchor)
     return summary

@@ -54,22 +54,11 @@ async def _key(client: httpx.AsyncClient, *scopes: str) -> str:
     return secret
 
 
-async def _experiment(client: httpx.AsyncClient) -> None:
-    """A running experiment whose customers bought after its start, for the results chart."""
-    body = {
-        "id": "double-points",
-        "name": "Double points",
-        "variants": [{"id": "control", "weight": 50}, {"id": "double", "weight": 50}],
-        "salt": "dashboard",
-        "primary_metric": "revenue_per_customer",
-        "guardrails": ["points_cost_per_customer"],
-    }
-    assert (await client.post("/v1/experiments", json=body)).status_code == 201
-    started = await client.post("/v1/experiments/double-points/start")
-    assert started.status_code == 200, started.text
+async def _purchases_today(client: httpx.AsyncClient) -> None:
+    """This month's leaderboard standings, and exposures to the demo's experiment."""
     for index in range(1, 41):
         order = purchase(customer_id(index), amount=f"{10 + index * 3}.00")
-        order["occurred_at"] = datetime.now(UTC).isoformat()  # after the start: exposed
+        order["occurred_at"] = datetime.now(UTC).isoformat()
         answer = await client.post("/v1/events", json=order)
         assert answer.status_code == 201, answer.text
 
@@ -92,7 +81,7 @@ async def dashboard(databases: DatabaseFactory) -> AsyncIterator[Dashboard]:
                 detractors[body["id"]] = comment
             fit = await client.post("/v1/metrics/cltv/fits", json={})
             assert fit.status_code == 201, fit.text
-            await _experiment(client)
+            await _purchases_today(client)
             dashboard = Dashboard(
                 server=server,
                 key=await _key(client, "metrics:read", "customers:read", "customers:write"),
