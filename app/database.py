@@ -323,6 +323,13 @@ async def claim(
     return (await executor.execute(statement, values)).first() is not None
 
 
+def dialect_of(executor: AsyncConnection | AsyncSession) -> str:
+    """``sqlite`` or ``postgresql``: the database behind a session or a connection."""
+    if isinstance(executor, AsyncSession):
+        return executor.get_bind().dialect.name
+    return executor.dialect.name
+
+
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's ``insert`` construct, which knows ``ON CONFLICT`` on both databases."""
     if session.get_bind().dialect.name == "postgresql":

@@ -31,11 +31,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Float, Select, String, case, cast, func, literal, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Subquery
 
+from app.database import dialect_of
 from app.models import CltvFit, CltvPrediction, Customer, Event
 
 # The facts that need more than the customer's own row.
@@ -98,17 +111,20 @@ class FactsQuery:
     now: datetime
     frequency_days: int = DEFAULT_FREQUENCY_DAYS
     rfm: Breakpoints | None = None
+    dialect: str = ""
 
     async def prepare(
         self, executor: AsyncConnection | AsyncSession, needed: Collection[str]
     ) -> "FactsQuery":
-        """This query with the RFM breakpoints read, when ``needed`` has ``rfm_score``."""
+        """This query for ``executor``'s database, with the RFM breakpoints read when
+        ``needed`` has ``rfm_score``."""
+        query = replace(self, dialect=dialect_of(executor))
         if "rfm_score" not in needed:
-            return self
+            return query
         buyers = (Customer.purchase_count > 0, Customer.erased_at.is_(None))
         n = int(await executor.scalar(select(func.count()).where(*buyers)) or 0)
         if n == 0:
-            return replace(self, rfm=None)
+            return replace(query, rfm=None)
         positions = [(k * n + 4) // 5 for k in range(1, 5)]
 
         async def ordered(value: Any) -> tuple[Any, ...]:
@@ -128,7 +144,7 @@ class FactsQuery:
 
         recency = await ordered(Customer.last_purchase_at)
         monetary = await ordered(_average())
-        counted = self._frequency(None)
+        counted = query._frequency(None)
         frequency = func.coalesce(counted.c.n, 0)
         histogram = await executor.execute(
             select(frequency, func.count())
@@ -140,14 +156,20 @@ class FactsQuery:
         )
         frequencies = [int(n) for n, times in histogram for _ in range(times)]
         return replace(
-            self,
+            query,
             rfm=Breakpoints(recency, breakpoints(frequencies), monetary),
         )
 
     def _frequency(self, ids: Sequence[str] | None) -> Subquery:
         since = self.now - timedelta(days=self.frequency_days)
+        occurred: Any = Event.occurred_at
+        if self.dialect == "sqlite":
+            # Unary plus keeps SQLite's planner off the (type, occurred_at) index: it would
+            # range-scan that and sort the window's purchases to group them, where the
+            # (type, customer_id) index streams the groups, in half the time at 400,000.
+            occurred = literal_column(f"+{Event.__tablename__}.occurred_at", Event.occurred_at.type)
         statement = select(Event.customer_id, func.count().label("n")).where(
-            Event.type == "purchase", Event.occurred_at >= since, Event.occurred_at <= self.now
+            Event.type == "purchase", occurred >= since, occurred <= self.now
         )
         if ids is not None:
             statement = statement.where(Event.customer_id.in_(ids))

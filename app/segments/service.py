@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.customers.facts import ALL_FACTS, FactsQuery, recency
 from app.customers.facts import read as read_facts
 from app.customers.schemas import CustomerFactsOut
-from app.database import insert_for
+from app.database import dialect_of, insert_for
 from app.errors import Conflict, NotFound
 from app.metrics.queries.common import CustomerFilter
 from app.models import Experiment, Segment
@@ -58,12 +58,6 @@ def _stored(condition: ConditionNode | None) -> dict[str, Any] | None:
     if condition is None:
         return None
     return condition.model_dump(mode="json", by_alias=True, exclude_defaults=False)
-
-
-def dialect_of(executor: AsyncConnection | AsyncSession) -> str:
-    if isinstance(executor, AsyncSession):
-        return executor.get_bind().dialect.name
-    return executor.dialect.name
 
 
 async def members(
