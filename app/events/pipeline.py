@@ -156,6 +156,7 @@ async def _unit(
     targets = await load.subscriptions(conn)
     judge = Judge(ruleset, policy, _wanted(targets))
     accepted: dict[str, tuple[str, dict[str, Any]]] = {}
+    conflicts: list[int] = []
     for index in fresh:
         item = items[index]
         earlier = accepted.get(item.event.id)
@@ -166,6 +167,8 @@ async def _unit(
             reduced = reduce(judge, unit, item.event, explain=item.explain)
         except ProblemError as refusal:
             answers[index] = Answer(refusal.status, error=refusal)
+            if isinstance(refusal, Conflict):
+                conflicts.append(index)
             continue
         except Exception as exc:
             logger.exception("event failed in the reducer", extra={"event_id": item.event.id})
@@ -185,6 +188,13 @@ async def _unit(
         if reduced.explain is not None:
             body = {**body, "explain": reduced.explain}
         answers[index] = Answer(201, body)
+    if conflicts:
+        # A refusal for a row that exists (its order, its referral) may be this very
+        # event, committed by another worker after the ids were read: then it is a replay.
+        late = await load.stored_events(conn, [items[i].event.id for i in conflicts])
+        for index in conflicts:
+            if (stored_now := late.get(items[index].event.id)) is not None:
+                answers[index] = _repeat(items[index], *stored_now)
     if write:
         await writer.write(conn, unit, targets)
     assert all(a is not None for a in answers)

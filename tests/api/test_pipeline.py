@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.auth import service as auth_service
 from app.auth.scopes import Scope
+from app.events import load
 from app.main import create_app
 from app.models import Customer, Event, LedgerEntry, WebhookMessage
 from tests.conftest import bearer, make_settings
@@ -135,6 +136,34 @@ async def test_concurrent_posts_of_one_id_in_different_units(alone: Running) -> 
     assert await alone.count(select(func.count()).where(LedgerEntry.customer_id == "eve")) == 1
     # Each post was a unit of its own: nine transactions at most (replays commit nothing new).
     assert alone.commits <= 9
+
+
+async def test_an_event_committed_elsewhere_after_the_id_read_is_replayed(
+    alone: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = purchase("ivy", amount="30")
+    first = await alone.post(body)
+    assert first.status_code == 201
+    # Another worker commits the event just after this unit read which ids are stored: the
+    # unit's first read misses it, and its order then exists.
+    real = load.stored_events
+    reads: list[list[str]] = []
+
+    async def missed_once(conn: Any, ids: Any) -> Any:
+        reads.append(list(ids))
+        return {} if len(reads) == 1 else await real(conn, ids)
+
+    monkeypatch.setattr(load, "stored_events", missed_once)
+    again = await alone.post(body)
+    assert len(reads) == 2
+    assert again.status_code == 200, again.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.content == first.content
+    # A different event with that order is still the conflict it is.
+    other = {**purchase("ivy", amount="30"), "data": body["data"]}
+    refused = await alone.post(other)
+    assert refused.status_code == 409
+    assert refused.json()["type"] == "urn:reinforce:problem:duplicate-order"
 
 
 async def test_a_batch_repeats_an_id_once_and_answers_the_rest_alone(grouped: Running) -> None:
