@@ -332,6 +332,6 @@ def dialect_of(executor: AsyncConnection | AsyncSession) -> str:
 
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's ``insert`` construct, which knows ``ON CONFLICT`` on both databases."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return postgresql.insert
     return sqlite.insert

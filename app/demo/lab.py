@@ -19,8 +19,8 @@ from app.errors import Unprocessable
 from app.experiments import service as experiments
 from app.experiments.schemas import ExperimentIn
 from app.metrics import predictive
-from app.metrics.predictive import PredictiveRequest
 from app.metrics.queries.common import for_aggregates
+from app.metrics.schemas import CltvFitIn
 from app.models import Experiment, Rule, Segment
 from app.rules import service as rules
 from app.rules.schemas import RuleDocument
@@ -75,17 +75,9 @@ async def load_experiment(session: AsyncSession, history_end: datetime) -> None:
 
 async def store_fit(database: Database, history_end: datetime) -> str | None:
     """Fit predictive CLTV to every purchase before ``history_end`` and store it, with the
-    route's defaults (weeks, 12 months valued at 10% a year, full margin); answers why not
-    when the model cannot be fitted (too few customers, or not identified on them)."""
-    request = PredictiveRequest(
-        cohort_start=None,
-        end=history_end,
-        time_unit="week",
-        horizon_months=12,
-        annual_discount_rate=0.10,
-        margin=1.0,
-        top=0,
-    )
+    route's defaults; answers why not when the model cannot be fitted (too few customers,
+    or not identified on them)."""
+    request = CltvFitIn(to=history_end).request(history_end)
     async with database.read_sessionmaker() as read, database.sessionmaker() as session:
         for_aggregates(read)
         try:

@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from app.auth.dependencies import RequireScope
 from app.auth.scopes import Scope as AuthScope
@@ -11,17 +11,16 @@ from app.database import DatabaseDep, ReadSession, Session
 from app.errors import Unprocessable, problem_responses
 from app.metrics import docs, predictive, rewards, service
 from app.metrics.parameters import ActivityDays, From, To
-from app.metrics.periods import Period, Window, resolve
+from app.metrics.periods import Period, resolve
 from app.metrics.plan import Scope
 from app.metrics.predictive import MAX_TOP, PredictiveRequest
 from app.metrics.predictive_results import PredictiveCltvResult
 from app.metrics.queries.common import By, for_aggregates
 from app.metrics.registry import MetricName, PredictiveCltv, metric
 from app.metrics.rewards import LiabilityOut, RewardsMetricOut
-from app.metrics.schemas import MetricOut, PredictiveCltvOut, SummaryOut
+from app.metrics.schemas import CltvFitIn, MetricOut, PredictiveCltvOut, SummaryOut
 from app.models.base import utcnow
 from app.rules.schemas import SLUG_PATTERN
-from app.schemas import Instant
 from app.segments import service as segments
 from app.segments.router import FrequencyDays
 
@@ -219,33 +218,6 @@ def _predictive_out(request: PredictiveRequest, result: PredictiveCltvResult) ->
     )
 
 
-class CltvFitIn(BaseModel):
-    """What to fit: the window and the settings the stored answer is computed with."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: Instant | None = Field(
-        default=None,
-        alias="from",
-        description="Only customers whose first purchase is on or after it (an acquisition "
-        "cohort); default: every customer. Years 1970 to 9000, before `to`.",
-    )
-    to: Instant | None = Field(
-        default=None,
-        description="The fit reads every purchase before it (a date includes that day); "
-        "default: now. Years 1970 to 9000.",
-    )
-    time_unit: TimeUnit = Field(default="week", description="The model's time unit.")
-    horizon_months: int = Field(
-        default=12, ge=0, le=120, description="Months of future purchases valued."
-    )
-    discount_rate: float = Field(
-        default=0.10, ge=0, le=1, description="Annual discount rate (0.10 is 10%)."
-    )
-    margin: float = Field(default=1.0, gt=0, le=1, description="Gross margin applied.")
-    top: int = Field(default=10, ge=0, le=MAX_TOP, description="Top customers to list.")
-
-
 @router.post(
     "/cltv/fits",
     response_model=PredictiveCltvOut,
@@ -265,15 +237,6 @@ async def create_cltv_fit(
     Too little data is a `422 insufficient-data`; a fit that does not identify the model a
     `422 fit-failed`; nothing is stored then.
     """
-    window: Window = resolve(body.from_, body.to, utcnow())
+    request = body.request(utcnow())
     for_aggregates(read_session)
-    request = PredictiveRequest(
-        cohort_start=window.start if body.from_ is not None else None,
-        end=window.end,
-        time_unit=body.time_unit,
-        horizon_months=body.horizon_months,
-        annual_discount_rate=body.discount_rate,
-        margin=body.margin,
-        top=body.top,
-    )
     return _predictive_out(request, await predictive.refit(read_session, session, request))

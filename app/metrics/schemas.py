@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from app.metrics.periods import resolve
+from app.metrics.predictive import MAX_TOP, PredictiveRequest
 from app.metrics.predictive_results import PredictiveCltvResult
 from app.metrics.results import (
     CohortsResult,
@@ -18,6 +20,7 @@ from app.metrics.results import (
     RetentionResult,
 )
 from app.metrics.rewards import LiabilityOut, RewardsMetricOut
+from app.schemas import Instant
 
 SERIES = (
     "With `interval`: the metric on each period of the window, oldest first, each "
@@ -185,3 +188,43 @@ class SummaryOut(BaseModel):
         description="Each metric's answer for the window, by name, as `GET /v1/metrics/{name}` "
         "gives it with its default parameters."
     )
+
+
+class CltvFitIn(BaseModel):
+    """What to fit: the window and the settings the stored answer is computed with."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: Instant | None = Field(
+        default=None,
+        alias="from",
+        description="Only customers whose first purchase is on or after it (an acquisition "
+        "cohort); default: every customer. Years 1970 to 9000, before `to`.",
+    )
+    to: Instant | None = Field(
+        default=None,
+        description="The fit reads every purchase before it (a date includes that day); "
+        "default: now. Years 1970 to 9000.",
+    )
+    time_unit: Literal["day", "week"] = Field(default="week", description="The model's time unit.")
+    horizon_months: int = Field(
+        default=12, ge=0, le=120, description="Months of future purchases valued."
+    )
+    discount_rate: float = Field(
+        default=0.10, ge=0, le=1, description="Annual discount rate (0.10 is 10%)."
+    )
+    margin: float = Field(default=1.0, gt=0, le=1, description="Gross margin applied.")
+    top: int = Field(default=10, ge=0, le=MAX_TOP, description="Top customers to list.")
+
+    def request(self, now: datetime) -> PredictiveRequest:
+        """The fit this body asks for, its window resolved as of ``now``."""
+        window = resolve(self.from_, self.to, now)
+        return PredictiveRequest(
+            cohort_start=window.start if self.from_ is not None else None,
+            end=window.end,
+            time_unit=self.time_unit,
+            horizon_months=self.horizon_months,
+            annual_discount_rate=self.discount_rate,
+            margin=self.margin,
+            top=self.top,
+        )
