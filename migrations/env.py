@@ -1,4 +1,7 @@
 import asyncio
+import subprocess
+import sys
+import tempfile
 from logging.config import fileConfig
 
 from alembic import context
@@ -18,7 +21,38 @@ target_metadata = Base.metadata
 
 
 def _database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or Settings().database_url
+    """``-x database_url=…`` on the command line, the config's URL, or the settings'."""
+    given = context.get_x_argument(as_dictionary=True).get("database_url")
+    return given or config.get_main_option("sqlalchemy.url") or Settings().database_url
+
+
+def _checking() -> bool:
+    """``alembic check`` from the command line."""
+    cmd = getattr(config.cmd_opts, "cmd", None)
+    return cmd is not None and cmd[0].__name__ == "check"
+
+
+def _migrated_copy(directory: str) -> str:
+    """A new SQLite database in ``directory``, built by ``alembic upgrade head``.
+
+    The upgrade runs as its own alembic process: a nested command in this one would tear
+    down the environment the check is running in.
+    """
+    url = f"sqlite+aiosqlite:///{directory}/check.db"
+    ini = ["-c", config.config_file_name] if config.config_file_name else []
+    command = [
+        sys.executable,
+        "-m",
+        "alembic",
+        *ini,
+        "-x",
+        f"database_url={url}",
+        "upgrade",
+        "head",
+    ]
+    # Our own interpreter and alembic, with arguments of our own: no outside input.
+    subprocess.run(command, check=True)  # noqa: S603
+    return url
 
 
 def _run(connection: Connection) -> None:
@@ -33,8 +67,8 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_online() -> None:
-    settings = Settings(database_url=_database_url())
+async def _run_online(url: str) -> None:
+    settings = Settings(database_url=url)
     engine = create_engine(settings)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
@@ -45,5 +79,11 @@ if context.is_offline_mode():
     context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
+elif _checking() and _database_url().startswith("sqlite"):
+    # Whether the models and the migrations agree does not depend on a local file's state:
+    # on SQLite (the default) the check compares the models with a database the migrations
+    # have just built. A PostgreSQL database is checked as it is, and must be at head.
+    with tempfile.TemporaryDirectory() as directory:
+        asyncio.run(_run_online(_migrated_copy(directory)))
 else:
-    asyncio.run(_run_online())
+    asyncio.run(_run_online(_database_url()))
